@@ -1,0 +1,1 @@
+//! Hermetic dependency bundling in the style of Bitcoin Core's `depends/`.

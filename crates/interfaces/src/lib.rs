@@ -1,0 +1,134 @@
+//! The process boundaries of Kestrel, in the spirit of Bitcoin Core's
+//! `src/interfaces/`.
+//!
+//! Every trait here is implemented twice: once by the real object (the node's
+//! chain state, the wallet) and once by an IPC proxy in `kestrel-ipc` that
+//! forwards each call over Cap'n Proto. Callers cannot tell the two apart,
+//! which is what makes `kestreld` and `kestrel-node` the same program seen
+//! from outside.
+//!
+//! Blocks and transactions cross the boundary as their consensus
+//! serialization (`Vec<u8>`), as Bitcoin Core does, so this crate does not
+//! depend on the chain crate's types and the IPC schema stays small.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// A 32-byte hash (block id or transaction id), in internal byte order.
+pub type Hash256 = [u8; 32];
+
+/// Amounts are integer base units ("sats"); 1 coin = 100_000_000.
+pub type Amount = u64;
+
+/// Base units per coin.
+pub const COIN: Amount = 100_000_000;
+
+/// Failure of a call across a boundary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The other side is gone (process exited, socket closed). Calls never
+    /// hang on a dead peer: they fail with this.
+    #[error("{0} is not available: {1}")]
+    Disconnected(&'static str, String),
+    /// The other side understood the call and refused it (bad address,
+    /// insufficient funds, invalid transaction ...). The code is the
+    /// bitcoind-style JSON-RPC error code the node should report.
+    #[error("{message}")]
+    Rejected { code: i32, message: String },
+}
+
+/// bitcoind's JSON-RPC error codes that cross interfaces.
+pub mod rpc_code {
+    pub const MISC_ERROR: i32 = -1;
+    pub const TYPE_ERROR: i32 = -3;
+    pub const INVALID_ADDRESS_OR_KEY: i32 = -5;
+    pub const WALLET_ERROR: i32 = -4;
+    pub const WALLET_INSUFFICIENT_FUNDS: i32 = -6;
+    pub const INVALID_PARAMETER: i32 = -8;
+    pub const WALLET_NOT_FOUND: i32 = -18;
+    pub const VERIFY_REJECTED: i32 = -26;
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The chain tip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tip {
+    pub height: u32,
+    pub hash: Hash256,
+}
+
+/// What a wallet asks of the node (Bitcoin Core's `interfaces::Chain`).
+pub trait Chain: Send + Sync {
+    /// The current tip; the genesis block is height 0, so there always is one.
+    fn tip(&self) -> Result<Tip>;
+    /// The serialized block at `height` on the active chain, if any.
+    fn block_at(&self, height: u32) -> Result<Option<Vec<u8>>>;
+    /// Serialized transactions now in the mempool.
+    fn mempool(&self) -> Result<Vec<Vec<u8>>>;
+    /// Submit a serialized transaction to the mempool; returns its txid.
+    fn broadcast(&self, tx: &[u8]) -> Result<Hash256>;
+    /// Fee rate in base units per 1000 bytes to use for a new transaction.
+    fn estimate_fee_per_kb(&self) -> Result<Amount>;
+    /// Subscribe to chain events. The subscription lasts until the returned
+    /// handle is dropped (across IPC the notifications object is passed as a
+    /// capability and the node calls back into the wallet).
+    fn register_notifications(
+        &self,
+        notifications: Arc<dyn ChainNotifications>,
+    ) -> Result<Box<dyn Subscription>>;
+}
+
+/// Keeps a notifications subscription alive; dropping it unsubscribes.
+pub trait Subscription: Send {}
+
+/// What the node tells subscribers (Bitcoin Core's
+/// `Chain::Notifications`). Called in chain order, never concurrently for one
+/// subscriber.
+pub trait ChainNotifications: Send + Sync {
+    /// `block` (serialized) was connected at `height` and is the new tip.
+    fn block_connected(&self, height: u32, block: &[u8]);
+    /// A serialized transaction entered the mempool.
+    fn transaction_added_to_mempool(&self, tx: &[u8]);
+}
+
+/// One spendable output of the wallet (bitcoind's `listunspent` entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unspent {
+    pub txid: Hash256,
+    pub vout: u32,
+    pub address: String,
+    pub amount: Amount,
+    pub confirmations: u32,
+    /// False for immature coinbase outputs.
+    pub spendable: bool,
+}
+
+/// The wallet's view of one transaction (bitcoind's `gettransaction`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletTx {
+    pub txid: Hash256,
+    /// Net effect on the wallet's balance, in base units (negative: sent).
+    pub amount: i64,
+    /// Fee paid, when the wallet paid it.
+    pub fee: Option<Amount>,
+    pub confirmations: u32,
+    pub block_hash: Option<Hash256>,
+    /// The serialized transaction.
+    pub raw: Vec<u8>,
+}
+
+/// What the node (its RPC) and the gui ask of a wallet (Bitcoin Core's
+/// `interfaces::Wallet`).
+pub trait Wallet: Send + Sync {
+    fn get_new_address(&self) -> Result<String>;
+    /// Confirmed, mature balance (bitcoind's `getbalance` with default args).
+    fn get_balance(&self) -> Result<Amount>;
+    /// Build, sign and broadcast a payment; returns the txid.
+    fn send_to_address(&self, address: &str, amount: Amount) -> Result<Hash256>;
+    fn list_unspent(&self, min_confirmations: u32) -> Result<Vec<Unspent>>;
+    fn get_transaction(&self, txid: &Hash256) -> Result<WalletTx>;
+    /// Most recent wallet transactions first, at most `count`.
+    fn list_transactions(&self, count: u32) -> Result<Vec<WalletTx>>;
+}
