@@ -144,7 +144,7 @@ fn uri_path(uri: &str) -> &str {
 /// order: `sources.list`, then `sources.list.d/` by file name. Files apt
 /// ignores (other extensions, e.g. `*.disabled`) are ignored here too, and so
 /// are unreadable ones: this is a best-effort default, not required config.
-pub fn debian_archive_from_apt(apt_root: &Path) -> Option<String> {
+fn debian_archive_from_apt(apt_root: &Path) -> Option<String> {
     let mut files = vec![apt_root.join("sources.list")];
     if let Ok(entries) = fs::read_dir(apt_root.join("sources.list.d")) {
         let mut parts: Vec<_> = entries
