@@ -1,0 +1,156 @@
+//! The HTTP side: an async server (axum on the node's tokio runtime) whose
+//! handlers run each call on tokio's bounded blocking pool, since chain and
+//! wallet calls are synchronous and may block (across IPC).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+
+use super::auth::RpcAuth;
+use super::methods::RpcContext;
+use super::protocol::handle_body;
+
+struct ServerState {
+    ctx: Arc<RpcContext>,
+    auth: RpcAuth,
+}
+
+/// Serves JSON-RPC on `listener` until the context's shutdown is requested;
+/// requests in flight then finish and the function returns.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<RpcContext>,
+    auth: RpcAuth,
+) -> std::io::Result<()> {
+    let shutdown = ctx.shutdown.clone();
+    let app = Router::new()
+        .fallback(handle)
+        .with_state(Arc::new(ServerState { ctx, auth }));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.requested().await })
+        .await
+}
+
+async fn handle(
+    State(state): State<Arc<ServerState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method != Method::POST {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "JSONRPC server handles only POST requests",
+        )
+            .into_response();
+    }
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !state.auth.accepts(authorization) {
+        tracing::warn!(target: "http", "RPC request with missing or incorrect credentials");
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"jsonrpc\"")],
+        )
+            .into_response();
+    }
+    if uri.path() != "/" {
+        return (
+            StatusCode::NOT_FOUND,
+            "Unknown path: JSON-RPC is served at /",
+        )
+            .into_response();
+    }
+    tracing::debug!(target: "http", bytes = body.len(), "POST /");
+    let call_state = state.clone();
+    let reply = match tokio::task::spawn_blocking(move || handle_body(&call_state.ctx, &body)).await
+    {
+        Ok(reply) => reply,
+        Err(e) => {
+            tracing::error!(target: "rpc", "RPC handler failed: {e}");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "RPC handler failed").into_response();
+        }
+    };
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match reply.body {
+        Some(body) => (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body + "\n",
+        )
+            .into_response(),
+        None => status.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::rpc::client::{CallError, RpcClient};
+    use crate::rpc::methods::tests::{context, FakeChain};
+
+    /// Runs a server on a free loopback port in the background.
+    fn start(auth: RpcAuth) -> (SocketAddr, Arc<RpcContext>, std::thread::JoinHandle<()>) {
+        let ctx = Arc::new(context(Arc::new(FakeChain::new()), None));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server_ctx = ctx.clone();
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(serve(listener, server_ctx, auth)).unwrap();
+        });
+        (addr, ctx, thread)
+    }
+
+    #[test]
+    fn authenticated_calls_succeed_and_others_get_401() {
+        let auth = RpcAuth::new("u", "p");
+        let (addr, ctx, thread) = start(auth.clone());
+        let client = RpcClient::new(addr, auth);
+        assert_eq!(client.call("getblockcount", &[]).unwrap(), json!(0));
+        let err = client.call("getblockhash", &[json!(5)]).unwrap_err();
+        assert!(
+            matches!(err, CallError::Rpc(ref e) if e.code == -8),
+            "{err:?}"
+        );
+
+        let wrong = RpcClient::new(addr, RpcAuth::new("u", "q"));
+        assert!(matches!(
+            wrong.call("getblockcount", &[]),
+            Err(CallError::Unauthorized)
+        ));
+
+        // No credentials at all, and a GET.
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build(),
+        );
+        let url = format!("http://{addr}/");
+        let response = agent.post(&url).send("{}").unwrap();
+        assert_eq!(response.status(), 401);
+        let response = agent.get(&url).call().unwrap();
+        assert_eq!(response.status(), 405);
+
+        assert_eq!(
+            client.call("stop", &[]).unwrap(),
+            Value::from("Kestrel server stopping")
+        );
+        assert!(ctx.shutdown.is_requested());
+        thread.join().unwrap();
+    }
+}
