@@ -1,0 +1,142 @@
+//! Delivery of chain notifications on one dedicated thread.
+//!
+//! Events are queued (under the chain lock, so in chain order) and
+//! delivered by the notifier thread, never synchronously from the call that
+//! caused them: a subscriber may be blocked on its own lock while calling
+//! into the chain, possibly across a process boundary.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle, ThreadId};
+
+use kestrel_interfaces::{ChainNotifications, Subscription};
+
+pub(crate) enum Event {
+    BlockConnected {
+        height: u32,
+        block: Vec<u8>,
+    },
+    TransactionAdded(Vec<u8>),
+    /// Queued like any event, so a subscriber sees exactly the events
+    /// queued after it subscribed.
+    Subscribe(Subscriber),
+    /// Acknowledged once every earlier event has been delivered.
+    Flush(Sender<()>),
+}
+
+pub(crate) struct Subscriber {
+    active: Arc<AtomicBool>,
+    target: Arc<dyn ChainNotifications>,
+}
+
+/// Returned by `register_notifications`; dropping it unsubscribes (events
+/// already being delivered finish).
+pub struct NotificationSubscription {
+    active: Arc<AtomicBool>,
+}
+
+impl Subscription for NotificationSubscription {}
+
+impl Drop for NotificationSubscription {
+    fn drop(&mut self) {
+        self.active.store(false, Ordering::SeqCst);
+    }
+}
+
+pub(crate) struct Notifier {
+    sender: Mutex<Option<Sender<Event>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    thread_id: ThreadId,
+}
+
+impl Notifier {
+    pub(crate) fn start() -> std::io::Result<Notifier> {
+        let (sender, receiver) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("kestrel-notify".to_string())
+            .spawn(move || deliver(receiver))?;
+        Ok(Notifier {
+            sender: Mutex::new(Some(sender)),
+            thread_id: thread.thread().id(),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues an event; after shutdown events are dropped.
+    pub(crate) fn send(&self, event: Event) {
+        if let Some(sender) = self.sender.lock().expect("notifier lock").as_ref() {
+            // A send fails only if the thread is gone, which shutdown
+            // handles; nothing is left to deliver to.
+            let _ = sender.send(event);
+        }
+    }
+
+    pub(crate) fn subscribe(
+        &self,
+        target: Arc<dyn ChainNotifications>,
+    ) -> NotificationSubscription {
+        let active = Arc::new(AtomicBool::new(true));
+        self.send(Event::Subscribe(Subscriber {
+            active: active.clone(),
+            target,
+        }));
+        NotificationSubscription { active }
+    }
+
+    /// Blocks until every event queued before the call was delivered.
+    /// Returns at once on the notifier thread itself (a subscriber calling
+    /// back) and after shutdown.
+    pub(crate) fn sync(&self) {
+        if thread::current().id() == self.thread_id {
+            return;
+        }
+        let (ack, acked) = mpsc::channel();
+        self.send(Event::Flush(ack));
+        // Err means the thread is gone (shut down): nothing is pending.
+        let _ = acked.recv();
+    }
+
+    /// Delivers what is queued, then stops the thread.
+    pub(crate) fn shutdown(&self) {
+        drop(self.sender.lock().expect("notifier lock").take());
+        let thread = self.thread.lock().expect("notifier lock").take();
+        if let Some(thread) = thread {
+            if thread.thread().id() != thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+fn deliver(receiver: Receiver<Event>) {
+    let mut subscribers: Vec<Subscriber> = Vec::new();
+    for event in receiver {
+        subscribers.retain(|s| s.active.load(Ordering::SeqCst));
+        match event {
+            Event::Subscribe(subscriber) => subscribers.push(subscriber),
+            Event::Flush(ack) => {
+                let _ = ack.send(());
+            }
+            Event::BlockConnected { height, block } => {
+                notify_each(&subscribers, |s| s.block_connected(height, &block))
+            }
+            Event::TransactionAdded(tx) => {
+                notify_each(&subscribers, |s| s.transaction_added_to_mempool(&tx))
+            }
+        }
+    }
+}
+
+fn notify_each(subscribers: &[Subscriber], call: impl Fn(&dyn ChainNotifications)) {
+    for subscriber in subscribers {
+        if !subscriber.active.load(Ordering::SeqCst) {
+            continue;
+        }
+        // One subscriber's panic must not stop delivery to the others.
+        if catch_unwind(AssertUnwindSafe(|| call(subscriber.target.as_ref()))).is_err() {
+            tracing::error!("a chain notification subscriber panicked; continuing");
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! ChainState behaviour: validation, mining, persistence, notifications.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use kestrel_chain::consensus::block_subsidy;
+use kestrel_chain::validation::{RPC_VERIFY_ALREADY_IN_CHAIN, RPC_VERIFY_ERROR};
+use kestrel_chain::{
+    Address, Block, ChainError, ChainState, OutPoint, Place, PrivateKey, StoreError, Transaction,
+    TxIn, TxOut, Txid, ValidationError, COIN,
+};
+use kestrel_interfaces::{rpc_code, Chain, ChainNotifications, Error};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    chain: Arc<ChainState>,
+    key: PrivateKey,
+}
+
+impl Fixture {
+    /// A chain whose first `blocks` coinbases pay `key`.
+    fn new(blocks: u32) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = ChainState::open(dir.path()).unwrap();
+        let key = PrivateKey::generate().unwrap();
+        chain.generate_to(&key.address(), blocks).unwrap();
+        Fixture { dir, chain, key }
+    }
+
+    fn coinbase_outpoint(&self, height: u32) -> OutPoint {
+        let hash = self.chain.block_hash(height).unwrap();
+        let (block, _) = self.chain.block(&hash).unwrap();
+        OutPoint {
+            txid: block.txs[0].txid(),
+            vout: 0,
+        }
+    }
+
+    fn reopen(self) -> Fixture {
+        let Fixture { dir, chain, key } = self;
+        drop(chain);
+        let chain = ChainState::open(dir.path()).unwrap();
+        Fixture { dir, chain, key }
+    }
+}
+
+/// A transaction spending `inputs` (all owned by `key`) to `outputs`.
+fn spend(key: &PrivateKey, inputs: &[OutPoint], outputs: &[(u64, &Address)]) -> Transaction {
+    let mut tx = Transaction {
+        version: 1,
+        inputs: inputs
+            .iter()
+            .map(|prevout| TxIn {
+                prevout: *prevout,
+                pubkey: key.public_key(),
+                signature: [0; 64],
+            })
+            .collect(),
+        outputs: outputs
+            .iter()
+            .map(|(value, address)| TxOut {
+                value: *value,
+                pubkey_hash: address.pubkey_hash(),
+            })
+            .collect(),
+        lock_time: 0,
+    };
+    for index in 0..tx.inputs.len() {
+        tx.inputs[index].signature = key.sign(&tx.sighash(index));
+    }
+    tx
+}
+
+fn other_address() -> Address {
+    PrivateKey::generate().unwrap().address()
+}
+
+#[test]
+fn mature_coinbase_spend_is_accepted_and_mined_with_its_fee() {
+    let f = Fixture::new(101);
+    let to = other_address();
+    let tx = spend(&f.key, &[f.coinbase_outpoint(1)], &[(49 * COIN, &to)]);
+    let txid = f.chain.submit_transaction(tx.clone()).unwrap();
+    assert_eq!(f.chain.mempool(), vec![tx.clone()]);
+    assert_eq!(f.chain.find_transaction(&txid), Some((tx.clone(), None)));
+
+    let miner = other_address();
+    let hashes = f.chain.generate_to(&miner, 1).unwrap();
+    let (block, height) = f.chain.block(&hashes[0]).unwrap();
+    assert_eq!(height, 102);
+    assert_eq!(block.txs[1], tx);
+    assert_eq!(block.txs[0].outputs[0].value, block_subsidy(102) + COIN);
+    assert!(f.chain.mempool().is_empty());
+    assert_eq!(f.chain.find_transaction(&txid), Some((tx, Some(hashes[0]))));
+    let paid = f.chain.utxo(&OutPoint { txid, vout: 0 }).unwrap();
+    assert_eq!(paid.output.value, 49 * COIN);
+    assert_eq!(paid.height, 102);
+    assert_eq!(f.chain.utxo(&f.coinbase_outpoint(1)), None);
+}
+
+#[test]
+fn immature_coinbase_spend_is_rejected() {
+    // At tip 99 the next block is 100: the height-1 coinbase needs block 101.
+    let f = Fixture::new(99);
+    let tx = spend(
+        &f.key,
+        &[f.coinbase_outpoint(1)],
+        &[(COIN, &other_address())],
+    );
+    assert!(matches!(
+        f.chain.submit_transaction(tx.clone()),
+        Err(ValidationError::ImmatureCoinbase {
+            coinbase_height: 1,
+            spend_height: 100,
+            ..
+        })
+    ));
+    f.chain.generate_to(&other_address(), 1).unwrap();
+    assert!(f.chain.submit_transaction(tx).is_ok());
+}
+
+#[test]
+fn bad_signatures_are_rejected() {
+    let f = Fixture::new(101);
+    let prevout = f.coinbase_outpoint(1);
+    let mut tampered = spend(&f.key, &[prevout], &[(COIN, &other_address())]);
+    tampered.outputs[0].value = 2 * COIN;
+    assert!(matches!(
+        f.chain.submit_transaction(tampered),
+        Err(ValidationError::BadSignature { input: 0, .. })
+    ));
+    let thief = PrivateKey::generate().unwrap();
+    let stolen = spend(&thief, &[prevout], &[(COIN, &thief.address())]);
+    let err = f.chain.submit_transaction(stolen).unwrap_err();
+    assert!(err.to_string().contains("does not hash"), "{err}");
+}
+
+#[test]
+fn double_spends_in_mempool_and_chain_are_rejected() {
+    let f = Fixture::new(101);
+    let prevout = f.coinbase_outpoint(1);
+    let first = spend(&f.key, &[prevout], &[(COIN, &other_address())]);
+    let second = spend(&f.key, &[prevout], &[(2 * COIN, &other_address())]);
+    f.chain.submit_transaction(first.clone()).unwrap();
+    assert!(matches!(
+        f.chain.submit_transaction(second.clone()),
+        Err(ValidationError::DoubleSpend {
+            place: Place::Mempool,
+            ..
+        })
+    ));
+    assert!(matches!(
+        f.chain.submit_transaction(first.clone()),
+        Err(ValidationError::Duplicate {
+            place: Place::Mempool,
+            ..
+        })
+    ));
+    f.chain.generate_to(&other_address(), 1).unwrap();
+    let err = f.chain.submit_transaction(second).unwrap_err();
+    assert!(matches!(
+        err,
+        ValidationError::DoubleSpend {
+            place: Place::Chain,
+            ..
+        }
+    ));
+    assert_eq!(err.rpc_code(), RPC_VERIFY_ERROR);
+    let duplicate = f.chain.submit_transaction(first).unwrap_err();
+    assert_eq!(duplicate.rpc_code(), RPC_VERIFY_ALREADY_IN_CHAIN);
+}
+
+#[test]
+fn unknown_inputs_and_overspending_are_rejected() {
+    let f = Fixture::new(101);
+    let unknown = OutPoint {
+        txid: Txid([0x11; 32]),
+        vout: 0,
+    };
+    let tx = spend(&f.key, &[unknown], &[(COIN, &other_address())]);
+    assert_eq!(
+        f.chain.submit_transaction(tx),
+        Err(ValidationError::MissingInput {
+            input: 0,
+            outpoint: unknown
+        })
+    );
+    let out_of_range = OutPoint {
+        vout: 5,
+        ..f.coinbase_outpoint(1)
+    };
+    let tx = spend(&f.key, &[out_of_range], &[(COIN, &other_address())]);
+    assert!(matches!(
+        f.chain.submit_transaction(tx),
+        Err(ValidationError::MissingInput { .. })
+    ));
+    let tx = spend(
+        &f.key,
+        &[f.coinbase_outpoint(1)],
+        &[(50 * COIN + 1, &other_address())],
+    );
+    assert_eq!(
+        f.chain.submit_transaction(tx),
+        Err(ValidationError::OutputsExceedInputs {
+            inputs: 50 * COIN,
+            outputs: 50 * COIN + 1
+        })
+    );
+}
+
+#[test]
+fn unconfirmed_outputs_can_be_spent_and_are_mined_in_order() {
+    let f = Fixture::new(101);
+    let parent = spend(
+        &f.key,
+        &[f.coinbase_outpoint(1)],
+        &[(40 * COIN, &f.key.address())],
+    );
+    let parent_id = f.chain.submit_transaction(parent).unwrap();
+    let child = spend(
+        &f.key,
+        &[OutPoint {
+            txid: parent_id,
+            vout: 0,
+        }],
+        &[(39 * COIN, &other_address())],
+    );
+    let child_id = f.chain.submit_transaction(child).unwrap();
+    let hashes = f.chain.generate_to(&other_address(), 2).unwrap();
+    let (block, _) = f.chain.block(&hashes[0]).unwrap();
+    let ids: Vec<Txid> = block.txs.iter().skip(1).map(Transaction::txid).collect();
+    assert_eq!(ids, vec![parent_id, child_id]);
+    assert_eq!(block.txs[0].outputs[0].value, 50 * COIN + 11 * COIN);
+    assert_eq!(f.chain.confirmations(&hashes[0]), Some(2));
+}
+
+#[test]
+fn chain_survives_reopen() {
+    let f = Fixture::new(101);
+    let tx = spend(
+        &f.key,
+        &[f.coinbase_outpoint(1)],
+        &[(COIN, &other_address())],
+    );
+    let txid = f.chain.submit_transaction(tx).unwrap();
+    f.chain.generate_to(&other_address(), 1).unwrap();
+    let tip = f.chain.tip();
+    let coin = f.chain.utxo(&OutPoint { txid, vout: 0 }).unwrap();
+
+    let f = f.reopen();
+    assert_eq!(f.chain.tip(), tip);
+    assert_eq!(tip.0, 102);
+    assert_eq!(f.chain.utxo(&OutPoint { txid, vout: 0 }), Some(coin));
+    assert_eq!(f.chain.utxo(&f.coinbase_outpoint(1)), None);
+    assert!(f.chain.utxo(&f.coinbase_outpoint(2)).is_some());
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() {
+    let f = Fixture::new(0);
+    assert!(matches!(
+        ChainState::open(f.dir.path()),
+        Err(ChainError::Store(StoreError::Locked(_)))
+    ));
+}
+
+#[test]
+fn torn_tail_is_truncated_on_open_and_saved_aside() {
+    let f = Fixture::new(3);
+    let tip_2 = f.chain.block_hash(2).unwrap();
+    let blocks_file = f.dir.path().join("blocks.dat");
+    let len = fs::metadata(&blocks_file).unwrap().len();
+    let Fixture {
+        dir: tempdir,
+        chain,
+        ..
+    } = f;
+    drop(chain);
+    let dir = tempdir.path().to_path_buf();
+
+    // A crash in the middle of appending the third block.
+    let file = OpenOptions::new().write(true).open(&blocks_file).unwrap();
+    file.set_len(len - 7).unwrap();
+    drop(file);
+    let chain = ChainState::open(&dir).unwrap();
+    assert_eq!(chain.tip(), (2, tip_2));
+    let saved: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("discarded"))
+        .collect();
+    assert_eq!(saved.len(), 1);
+
+    // The chain continues from there, and garbage after a good record is
+    // handled the same way.
+    chain.generate_to(&other_address(), 1).unwrap();
+    let tip = chain.tip();
+    drop(chain);
+    let mut file = OpenOptions::new().append(true).open(&blocks_file).unwrap();
+    file.write_all(b"KBLK\xff\xff").unwrap();
+    drop(file);
+    let chain = ChainState::open(&dir).unwrap();
+    assert_eq!(chain.tip(), tip);
+}
+
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<String>>,
+}
+
+impl ChainNotifications for Recorder {
+    fn block_connected(&self, height: u32, block: &[u8]) {
+        let block = Block::deserialize(block).unwrap();
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("block {height} {}", block.hash()));
+    }
+
+    fn transaction_added_to_mempool(&self, tx: &[u8]) {
+        let tx = Transaction::deserialize(tx).unwrap();
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("tx {}", tx.txid()));
+    }
+}
+
+#[test]
+fn notifications_arrive_in_chain_order_and_stop_on_unsubscribe() {
+    let f = Fixture::new(101);
+    let recorder = Arc::new(Recorder::default());
+    let subscription = f.chain.register_notifications(recorder.clone()).unwrap();
+    let first = f.chain.generate_to(&other_address(), 2).unwrap();
+    let tx = spend(
+        &f.key,
+        &[f.coinbase_outpoint(1)],
+        &[(COIN, &other_address())],
+    );
+    let txid = f.chain.submit_transaction(tx).unwrap();
+    let last = f.chain.generate_to(&other_address(), 1).unwrap();
+    f.chain.sync_notifications();
+    assert_eq!(
+        *recorder.events.lock().unwrap(),
+        vec![
+            format!("block 102 {}", first[0]),
+            format!("block 103 {}", first[1]),
+            format!("tx {txid}"),
+            format!("block 104 {}", last[0]),
+        ]
+    );
+
+    drop(subscription);
+    f.chain.generate_to(&other_address(), 1).unwrap();
+    f.chain.sync_notifications();
+    assert_eq!(recorder.events.lock().unwrap().len(), 4);
+}
+
+#[test]
+fn chain_interface_maps_rejections_to_rpc_codes() {
+    let f = Fixture::new(101);
+    let chain: Arc<dyn Chain> = f.chain.clone();
+    let tx = spend(
+        &f.key,
+        &[f.coinbase_outpoint(1)],
+        &[(COIN, &other_address())],
+    );
+    let txid = chain.broadcast(&tx.serialize()).unwrap();
+    // Rebroadcasting a mempool transaction is a success, as in bitcoind.
+    assert_eq!(chain.broadcast(&tx.serialize()), Ok(txid));
+    assert_eq!(chain.mempool().unwrap(), vec![tx.serialize()]);
+
+    let overspend = spend(
+        &f.key,
+        &[f.coinbase_outpoint(2)],
+        &[(51 * COIN, &other_address())],
+    );
+    assert!(matches!(
+        chain.broadcast(&overspend.serialize()),
+        Err(Error::Rejected {
+            code: rpc_code::VERIFY_REJECTED,
+            ..
+        })
+    ));
+    assert!(matches!(
+        chain.broadcast(b"garbage"),
+        Err(Error::Rejected { code: -22, .. })
+    ));
+    let tip = chain.tip().unwrap();
+    assert_eq!(tip.height, 101);
+    let block = Block::deserialize(&chain.block_at(101).unwrap().unwrap()).unwrap();
+    assert_eq!(block.hash().0, tip.hash);
+    assert_eq!(chain.block_at(102).unwrap(), None);
+}
