@@ -1,0 +1,151 @@
+//! The wallet file: its keys, as JSON, always replaced atomically.
+//!
+//! Coins and transactions are not stored: they are rebuilt from the chain
+//! on load, so the file only has to hold what cannot be recomputed.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use kestrel_chain::PrivateKey;
+use serde::{Deserialize, Serialize};
+
+/// Bumped on an incompatible change of the file layout.
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{action} wallet file {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("wallet file {path} is not valid ({reason}); restore it from a backup or move it away to start an empty wallet")]
+    Invalid { path: PathBuf, reason: String },
+    #[error(
+        "wallet file {0} is in use by another process (is another wallet running on this datadir?)"
+    )]
+    Locked(PathBuf),
+}
+
+/// One key of the wallet, in creation order.
+pub(crate) struct StoredKey {
+    pub key: PrivateKey,
+    /// Created for change rather than handed out by `get_new_address`.
+    pub change: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileContents {
+    format: u32,
+    keys: Vec<KeyEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyEntry {
+    /// Hex of the 32-byte secret.
+    secret: String,
+    change: bool,
+}
+
+/// The open wallet file, locked against a second wallet process.
+pub(crate) struct WalletFile {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl WalletFile {
+    /// Opens and locks the file at `path` and reads its keys, creating an
+    /// empty wallet (and its directory) if it does not exist.
+    pub(crate) fn open(path: &Path) -> Result<(WalletFile, Vec<StoredKey>), FileError> {
+        let io_err = |action, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| FileError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let dir = parent_dir(path);
+        fs::create_dir_all(dir).map_err(io_err("creating the directory of", path))?;
+        let lock_path = path.with_extension("lock");
+        let lock = File::create(&lock_path).map_err(io_err("creating the lock of", path))?;
+        if lock.try_lock().is_err() {
+            return Err(FileError::Locked(path.to_path_buf()));
+        }
+        let file = WalletFile {
+            path: path.to_path_buf(),
+            _lock: lock,
+        };
+        if !path.exists() {
+            file.save(&[])?;
+            return Ok((file, Vec::new()));
+        }
+        let text = fs::read_to_string(path).map_err(io_err("reading", path))?;
+        let invalid = |reason: String| FileError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let contents: FileContents =
+            serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if contents.format != FORMAT_VERSION {
+            return Err(invalid(format!(
+                "format {} is not the supported format {FORMAT_VERSION}",
+                contents.format
+            )));
+        }
+        let keys = contents
+            .keys
+            .into_iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                PrivateKey::from_hex(&entry.secret)
+                    .map(|key| StoredKey {
+                        key,
+                        change: entry.change,
+                    })
+                    .map_err(|e| invalid(format!("key {index}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((file, keys))
+    }
+
+    /// Replaces the file with `keys`: temp file, fsync, rename, fsync dir.
+    pub(crate) fn save(&self, keys: &[StoredKey]) -> Result<(), FileError> {
+        let contents = FileContents {
+            format: FORMAT_VERSION,
+            keys: keys
+                .iter()
+                .map(|k| KeyEntry {
+                    secret: k.key.to_hex(),
+                    change: k.change,
+                })
+                .collect(),
+        };
+        let json = serde_json::to_vec_pretty(&contents).expect("wallet contents serialize");
+        let tmp = self.path.with_extension("json.tmp");
+        let io_err = |action| {
+            move |source| FileError::Io {
+                action,
+                path: self.path.clone(),
+                source,
+            }
+        };
+        let mut file = File::create(&tmp).map_err(io_err("creating a temporary copy of"))?;
+        file.write_all(&json)
+            .and_then(|_| file.sync_all())
+            .map_err(io_err("writing a temporary copy of"))?;
+        fs::rename(&tmp, &self.path).map_err(io_err("replacing"))?;
+        File::open(parent_dir(&self.path))
+            .and_then(|dir| dir.sync_all())
+            .map_err(io_err("syncing the directory of"))
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
