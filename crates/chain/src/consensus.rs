@@ -20,6 +20,9 @@ pub const INITIAL_SUBSIDY: Amount = 50 * COIN;
 pub const COINBASE_MATURITY: u32 = 100;
 /// No amount, and no sum of amounts in a transaction, may exceed this.
 pub const MAX_MONEY: Amount = 21_000_000 * COIN;
+/// Largest transaction accepted, so that any one always fits in a block
+/// (bitcoind's standardness limit).
+pub const MAX_TX_SIZE: usize = 100_000;
 /// The fee rate the node suggests, base units per 1000 bytes.
 pub const FEE_PER_KB: Amount = 1000;
 

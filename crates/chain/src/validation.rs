@@ -5,7 +5,7 @@ use std::fmt;
 
 use kestrel_interfaces::{rpc_code, Amount};
 
-use crate::consensus::{coinbase_is_mature, COINBASE_MATURITY, MAX_MONEY};
+use crate::consensus::{coinbase_is_mature, COINBASE_MATURITY, MAX_MONEY, MAX_TX_SIZE};
 use crate::hash::Txid;
 use crate::keys::{pubkey_hash, verify};
 use crate::primitives::{OutPoint, Transaction, TxOut};
@@ -113,6 +113,12 @@ pub(crate) fn check_structure(tx: &Transaction) -> Result<(), ValidationError> {
     }
     if tx.outputs.is_empty() {
         return malformed("no outputs");
+    }
+    let size = Transaction::serialized_size(tx.inputs.len(), tx.outputs.len());
+    if size > MAX_TX_SIZE {
+        return Err(ValidationError::Malformed(format!(
+            "{size} bytes, over the {MAX_TX_SIZE}-byte limit; split it into smaller transactions"
+        )));
     }
     if tx.inputs.iter().any(|input| input.prevout.is_null()) {
         return malformed("a coinbase (null prevout) is only valid as a block's first transaction");

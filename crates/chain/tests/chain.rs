@@ -393,3 +393,19 @@ fn chain_interface_maps_rejections_to_rpc_codes() {
     assert_eq!(block.hash().0, tip.hash);
     assert_eq!(chain.block_at(102).unwrap(), None);
 }
+
+#[test]
+fn oversized_and_coinbase_transactions_are_malformed() {
+    let f = Fixture::new(101);
+    let to = other_address();
+    let outputs: Vec<(u64, &Address)> = (0..4000).map(|_| (1, &to)).collect();
+    let huge = spend(&f.key, &[f.coinbase_outpoint(1)], &outputs);
+    let err = f.chain.submit_transaction(huge).unwrap_err();
+    assert!(matches!(err, ValidationError::Malformed(_)));
+    assert!(err.to_string().contains("byte limit"), "{err}");
+    let coinbase = Transaction::coinbase(102, COIN, to.pubkey_hash());
+    assert!(matches!(
+        f.chain.submit_transaction(coinbase),
+        Err(ValidationError::Malformed(_))
+    ));
+}
