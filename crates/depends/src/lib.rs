@@ -1,1 +1,24 @@
 //! Hermetic dependency bundling in the style of Bitcoin Core's `depends/`.
+//!
+//! A run goes: [`recipe`] (read `depends/packages/*.toml`) -> [`plan`] (the
+//! package set for a host, in dependency order, each with its build id) ->
+//! [`fetch`] (cache, upstream, fallback, mirrors; every byte checked against
+//! the pinned SHA-256) -> [`builder`] (configure/make in a scratch dir,
+//! install into staging, pack with [`archive`]) -> [`install`] (unpack into
+//! `depends/<host>/`, write the [`toolchain_files`] and the manifest).
+//! [`pipeline`] ties the stages together under the [`lock`].
+
+pub mod archive;
+pub mod builder;
+pub mod fetch;
+pub mod host;
+pub mod install;
+pub mod lock;
+pub mod mirror;
+pub mod pipeline;
+pub mod plan;
+pub mod progress;
+pub mod recipe;
+pub mod toolchain_files;
+
+pub use pipeline::{Config, Depends};

@@ -1,0 +1,429 @@
+//! A `depends` run for one host: plan, fetch, build what changed, install.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::builder::{self, BuildEnv};
+use crate::fetch::{self, FetchConfig, FetchEvent, SourceSpec};
+use crate::host::{Compilers, Host};
+use crate::install::{self, InstalledPackage, Manifest};
+use crate::lock::TreeLock;
+use crate::mirror::Mirrors;
+use crate::plan::{self, HostIdentity, PlannedPackage};
+use crate::progress::Progress;
+use crate::recipe::{Recipe, RecipeBook};
+use crate::toolchain_files::{self, ToolchainInputs};
+
+/// Settings of one run; see `cargo xtask depends --help` for where each
+/// comes from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The workspace root: holds `depends/` and `toolchains/`.
+    pub root: PathBuf,
+    /// The triple to build for.
+    pub host: String,
+    /// The triple of this machine.
+    pub build_triple: String,
+    /// Include the IPC package set (`MULTIPROCESS`).
+    pub multiprocess: bool,
+    pub jobs: usize,
+    pub offline: bool,
+    pub fallback_url: Option<String>,
+    /// The source cache (`depends/sources` or `SOURCES_PATH`).
+    pub sources_dir: PathBuf,
+    pub mirrors: Mirrors,
+}
+
+impl Config {
+    /// Defaults for `root`: cache in `depends/sources`, the environment's
+    /// and apt's mirrors, as many jobs as cores, online.
+    pub fn new(root: &Path, host: &str, build_triple: &str) -> Config {
+        Config {
+            root: root.to_owned(),
+            host: host.to_owned(),
+            build_triple: build_triple.to_owned(),
+            multiprocess: true,
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            offline: false,
+            fallback_url: None,
+            sources_dir: root.join("depends/sources"),
+            mirrors: Mirrors::from_env_and_apt(Path::new("/etc/apt")),
+        }
+    }
+
+    pub fn depends_dir(&self) -> PathBuf {
+        self.root.join("depends")
+    }
+
+    /// `depends/<host>`: where packages and toolchain files end up.
+    pub fn prefix(&self) -> PathBuf {
+        self.depends_dir().join(&self.host)
+    }
+
+    fn built_dir(&self) -> PathBuf {
+        self.depends_dir().join("built").join(&self.host)
+    }
+
+    fn toolchains_dir(&self) -> PathBuf {
+        self.root.join("toolchains")
+    }
+}
+
+/// What a run did, package by package.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Nothing to do: the prefix already matched the plan.
+    pub up_to_date: bool,
+    pub built: Vec<String>,
+    pub reused: Vec<String>,
+}
+
+/// The recipes, host and compilers of a run, loaded once.
+pub struct Depends {
+    pub config: Config,
+    pub book: RecipeBook,
+    pub host: Host,
+    pub progress: Progress,
+}
+
+impl Depends {
+    pub fn load(config: Config, progress: Progress) -> Result<Depends> {
+        let book = RecipeBook::load(&config.depends_dir().join("packages"))?;
+        let host = Host::load(&config.toolchains_dir(), &config.host)?;
+        Ok(Depends {
+            config,
+            book,
+            host,
+            progress,
+        })
+    }
+
+    /// The recipes of the package set, dependencies first.
+    pub fn packages(&self) -> Result<Vec<&Recipe>> {
+        let roots = plan::select(&self.book, self.config.multiprocess);
+        Ok(plan::order(&self.book, &roots)?)
+    }
+
+    /// The package set with build ids (runs the compilers for their
+    /// identity; host compilers only if a package needs them).
+    pub fn plan(&self) -> Result<Vec<PlannedPackage>> {
+        let packages = self.packages()?;
+        let native = Compilers::detect(&self.config.build_triple, &self.config.build_triple)?;
+        let native_identity = native.identity()?;
+        let host_identity = if packages.iter().any(|r| !r.spec.native) {
+            self.host_compilers()?.identity()?
+        } else {
+            String::new()
+        };
+        let identity = HostIdentity {
+            host_triple: &self.config.host,
+            toolchain_file: &self.host.text,
+            native_compilers: &native_identity,
+            host_compilers: &host_identity,
+        };
+        Ok(plan::with_ids(&packages, &identity))
+    }
+
+    fn host_compilers(&self) -> Result<Compilers> {
+        Ok(Compilers::detect(
+            &self.config.host,
+            &self.config.build_triple,
+        )?)
+    }
+
+    /// `cargo xtask depends`: bring `depends/<host>/` up to date.
+    pub fn run(&self) -> Result<RunReport> {
+        let _lock = self.lock()?;
+        let planned = self.plan()?;
+        let prefix = self.config.prefix();
+        if let Some(manifest) = Manifest::read(&prefix) {
+            if manifest.multiprocess == self.config.multiprocess
+                && manifest.packages == installed_packages(&planned)
+                && manifest.files_present(&prefix)
+            {
+                return Ok(RunReport {
+                    up_to_date: true,
+                    ..RunReport::default()
+                });
+            }
+        }
+        let mut report = RunReport::default();
+        let mut archives: Vec<PathBuf> = Vec::new();
+        for (index, pkg) in planned.iter().enumerate() {
+            let name = pkg.name().to_string();
+            let archive = self.config.built_dir().join(pkg.archive_name());
+            if archive.exists() {
+                match crate::archive::verify(&archive) {
+                    Ok(()) => {
+                        self.progress.step(&name, "cached build");
+                        report.reused.push(name);
+                        archives.push(archive);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.progress
+                            .warn(&format!("{e}; deleting it and building {name} again"));
+                        std::fs::remove_file(&archive)
+                            .with_context(|| format!("deleting {}", archive.display()))?;
+                    }
+                }
+            }
+            let source = self.fetch(&pkg.recipe)?;
+            let deps = dependency_archives(&planned[..index], &archives, pkg);
+            self.build(pkg, &source, &deps, &archive)?;
+            self.progress
+                .println(&format!("built {name} -> {}", archive.display()));
+            report.built.push(name);
+            archives.push(archive);
+        }
+        self.progress.step(&self.config.host, "install");
+        let files = self.toolchain_files()?;
+        let files: Vec<(&str, String)> = files.iter().map(|(n, c)| (*n, c.clone())).collect();
+        install::install(
+            &prefix,
+            &archives,
+            &files,
+            &self.config.host,
+            self.config.multiprocess,
+            installed_packages(&planned),
+        )?;
+        self.progress.finish();
+        Ok(report)
+    }
+
+    /// `cargo xtask depends download`: fetch every source of the set.
+    pub fn download(&self) -> Result<Vec<PathBuf>> {
+        let _lock = self.lock()?;
+        self.packages()?
+            .into_iter()
+            .map(|recipe| self.fetch(recipe))
+            .collect()
+    }
+
+    /// Removes what runs for this host built; keeps the source cache unless
+    /// `sources` (cached downloads are verified, and slow to get again).
+    pub fn clean(&self, sources: bool) -> Result<Vec<PathBuf>> {
+        let _lock = self.lock()?;
+        let depends = self.config.depends_dir();
+        let mut targets = vec![
+            self.config.prefix(),
+            self.config.built_dir(),
+            depends.join("work/build").join(&self.config.host),
+            depends.join("work/logs").join(&self.config.host),
+        ];
+        if sources {
+            targets.push(self.config.sources_dir.clone());
+        }
+        let mut removed = Vec::new();
+        for dir in targets {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("removing {}", dir.display()))?;
+                removed.push(dir);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// `print <package|host> <var>`, like depends' `make print-<var>`.
+    pub fn print(&self, subject: &str, var: &str) -> Result<String> {
+        if subject == "host" {
+            return self.print_host(var);
+        }
+        let recipe = self.book.get(subject)?;
+        let spec = &recipe.spec;
+        Ok(match var {
+            "name" => spec.name.to_string(),
+            "version" => spec.version.clone(),
+            "native" => spec.native.to_string(),
+            "multiprocess" => spec.multiprocess.to_string(),
+            "file_name" => spec.source.file_name.clone(),
+            "sha256" => spec.source.sha256.as_str().to_owned(),
+            "urls" => spec.source.urls.join("\n"),
+            "dependencies" => join(spec.dependencies.iter()),
+            "recipe" => recipe.path.display().to_string(),
+            "build_id" | "archive" => {
+                let planned = self.plan()?;
+                let pkg = planned
+                    .iter()
+                    .find(|p| p.name() == recipe.name())
+                    .with_context(|| {
+                        format!(
+                            "{subject} is not in the package set for {} (multiprocess: {})",
+                            self.config.host, self.config.multiprocess
+                        )
+                    })?;
+                if var == "build_id" {
+                    pkg.build_id.clone()
+                } else {
+                    self.config
+                        .built_dir()
+                        .join(pkg.archive_name())
+                        .display()
+                        .to_string()
+                }
+            }
+            _ => bail!(
+                "unknown package variable {var:?}; known: name version native multiprocess \
+                 file_name sha256 urls dependencies recipe build_id archive"
+            ),
+        })
+    }
+
+    fn print_host(&self, var: &str) -> Result<String> {
+        let spec = &self.host.spec;
+        Ok(match var {
+            "triple" => spec.triple.clone(),
+            "gnu_triple" => spec.gnu_triple.clone(),
+            "build_triple" => self.config.build_triple.clone(),
+            "prefix" => self.config.prefix().display().to_string(),
+            "multiprocess" => self.config.multiprocess.to_string(),
+            "packages" => join(self.packages()?.iter().map(|r| r.name())),
+            "cc" => self.host_compilers()?.cc.path.display().to_string(),
+            "cxx" => self.host_compilers()?.cxx.path.display().to_string(),
+            "sources_dir" => self.config.sources_dir.display().to_string(),
+            _ => bail!(
+                "unknown host variable {var:?}; known: triple gnu_triple build_triple prefix \
+                 multiprocess packages cc cxx sources_dir"
+            ),
+        })
+    }
+
+    fn lock(&self) -> Result<TreeLock> {
+        let dir = self.config.depends_dir();
+        TreeLock::acquire(&dir, |path| {
+            self.progress.println(&format!(
+                "waiting for another depends run to finish (lock {})",
+                path.display()
+            ))
+        })
+        .with_context(|| format!("locking {}", dir.display()))
+    }
+
+    fn fetch(&self, recipe: &Recipe) -> Result<PathBuf> {
+        let name = recipe.name().to_string();
+        let source = &recipe.spec.source;
+        let cfg = FetchConfig {
+            sources_dir: self.config.sources_dir.clone(),
+            fallback_url: self.config.fallback_url.clone(),
+            mirrors: self.config.mirrors.clone(),
+            offline: self.config.offline,
+        };
+        let spec = SourceSpec {
+            file_name: &source.file_name,
+            sha256: source.sha256.as_str(),
+            urls: &source.urls,
+        };
+        let progress = &self.progress;
+        let path = fetch::fetch(&spec, &cfg, &mut |event| match event {
+            FetchEvent::Trying { url } => progress.step(&name, &format!("fetch {url}")),
+            FetchEvent::Progress { url, bytes, total } => progress.bytes(&name, url, bytes, total),
+            FetchEvent::Rejected { url, reason } => {
+                progress.warn(&format!("{name}: {url}: {reason}"))
+            }
+            FetchEvent::CorruptCacheRemoved {
+                path,
+                expected,
+                actual,
+            } => progress.warn(&format!(
+                "{name}: cached {} had sha256 {actual}, expected {expected}; deleted it",
+                path.display()
+            )),
+            FetchEvent::Cached { .. } | FetchEvent::Stored { .. } => {}
+        })?;
+        Ok(path)
+    }
+
+    fn build(
+        &self,
+        pkg: &PlannedPackage,
+        source: &Path,
+        deps: &[PathBuf],
+        archive: &Path,
+    ) -> Result<()> {
+        let native = Compilers::detect(&self.config.build_triple, &self.config.build_triple)?;
+        let host = self.host_compilers()?;
+        let env = BuildEnv {
+            work_dir: &self.config.depends_dir().join("work"),
+            host_triple: &self.config.host,
+            host_gnu_triple: &self.host.spec.gnu_triple,
+            native: &native,
+            host: &host,
+            jobs: self.config.jobs,
+        };
+        builder::build(pkg, source, deps, &env, archive, &self.progress)?;
+        Ok(())
+    }
+
+    fn toolchain_files(&self) -> Result<Vec<(&'static str, String)>> {
+        let compilers = self.host_compilers()?;
+        let prefix = absolute(&self.config.prefix())?;
+        let root = absolute(&self.config.root)?;
+        let mut remap = vec![(root, ".")];
+        if let Some(cargo_home) = cargo_home() {
+            remap.push((cargo_home, "/cargo"));
+        }
+        Ok(toolchain_files::render(
+            &self.config.toolchains_dir(),
+            &ToolchainInputs {
+                host: &self.host.spec,
+                build_triple: &self.config.build_triple,
+                compilers: &compilers,
+                prefix: &prefix,
+                multiprocess: self.config.multiprocess,
+                remap: &remap,
+            },
+        )?)
+    }
+}
+
+fn installed_packages(planned: &[PlannedPackage]) -> Vec<InstalledPackage> {
+    planned
+        .iter()
+        .map(|p| InstalledPackage {
+            name: p.name().to_string(),
+            version: p.recipe.spec.version.clone(),
+            build_id: p.build_id.clone(),
+        })
+        .collect()
+}
+
+/// Archives of `pkg`'s direct and indirect dependencies: everything planned
+/// before it that it reaches through `dependencies`.
+fn dependency_archives(
+    earlier: &[PlannedPackage],
+    archives: &[PathBuf],
+    pkg: &PlannedPackage,
+) -> Vec<PathBuf> {
+    let mut needed: Vec<&str> = pkg
+        .recipe
+        .spec
+        .dependencies
+        .iter()
+        .map(|d| d.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for (dep, archive) in earlier.iter().zip(archives).rev() {
+        if needed.contains(&dep.name().as_str()) {
+            needed.extend(dep.recipe.spec.dependencies.iter().map(|d| d.as_str()));
+            out.push(archive.clone());
+        }
+    }
+    out.reverse();
+    out
+}
+
+fn join<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
+    items.map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
+}
+
+fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+}

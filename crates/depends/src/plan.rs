@@ -1,0 +1,147 @@
+//! The package set for one host, in dependency order, each package with its
+//! build id.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::recipe::{PackageName, Recipe, RecipeBook};
+
+/// Bumped when the builder changes how it turns a recipe into files, so
+/// every archive made by an older builder is rebuilt.
+pub const BUILDER_VERSION: u32 = 1;
+
+/// One package to have built for a host.
+#[derive(Debug, Clone)]
+pub struct PlannedPackage {
+    pub recipe: Recipe,
+    /// Hex SHA-256 over everything that decides the package's bytes.
+    pub build_id: String,
+}
+
+impl PlannedPackage {
+    pub fn name(&self) -> &PackageName {
+        self.recipe.name()
+    }
+
+    /// `<name>-<version>-<first 12 of id>.tar.gz`.
+    pub fn archive_name(&self) -> String {
+        format!(
+            "{}-{}-{}.tar.gz",
+            self.recipe.name(),
+            self.recipe.spec.version,
+            &self.build_id[..12]
+        )
+    }
+}
+
+/// What a host contributes to every build id on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostIdentity<'a> {
+    pub host_triple: &'a str,
+    pub toolchain_file: &'a str,
+    /// Identity of the compilers the package is built with (the build
+    /// machine's for `native` packages, the host's otherwise).
+    pub native_compilers: &'a str,
+    pub host_compilers: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("dependency cycle through package {0}: break it in the recipes")]
+    Cycle(String),
+}
+
+/// Which recipes of the book belong to the set: the base packages, plus the
+/// IPC ones when `multiprocess`, plus everything they depend on.
+pub fn select(book: &RecipeBook, multiprocess: bool) -> Vec<PackageName> {
+    book.recipes
+        .values()
+        .filter(|r| multiprocess || !r.spec.multiprocess)
+        .map(|r| r.name().clone())
+        .collect()
+}
+
+/// Orders `roots` and their dependencies so every package follows its
+/// dependencies.
+pub fn order<'a>(
+    book: &'a RecipeBook,
+    roots: &[PackageName],
+) -> Result<Vec<&'a Recipe>, PlanError> {
+    let mut order: Vec<PackageName> = Vec::new();
+    let mut visiting: Vec<PackageName> = Vec::new();
+    for root in roots {
+        visit(book, root, &mut visiting, &mut order)?;
+    }
+    Ok(order.iter().map(|name| &book.recipes[name]).collect())
+}
+
+/// Gives each package of an [`order`]ed set its build id.
+pub fn with_ids(ordered: &[&Recipe], host: &HostIdentity) -> Vec<PlannedPackage> {
+    let mut ids: BTreeMap<&PackageName, String> = BTreeMap::new();
+    let mut planned = Vec::with_capacity(ordered.len());
+    for recipe in ordered {
+        let deps: BTreeMap<&str, &str> = recipe
+            .spec
+            .dependencies
+            .iter()
+            .map(|d| (d.as_str(), ids[d].as_str()))
+            .collect();
+        let build_id = build_id(recipe, &deps, host);
+        ids.insert(recipe.name(), build_id.clone());
+        planned.push(PlannedPackage {
+            recipe: (*recipe).clone(),
+            build_id,
+        });
+    }
+    planned
+}
+
+fn visit(
+    book: &RecipeBook,
+    name: &PackageName,
+    visiting: &mut Vec<PackageName>,
+    order: &mut Vec<PackageName>,
+) -> Result<(), PlanError> {
+    if order.contains(name) {
+        return Ok(());
+    }
+    if visiting.contains(name) {
+        return Err(PlanError::Cycle(name.to_string()));
+    }
+    visiting.push(name.clone());
+    for dep in &book.recipes[name].spec.dependencies {
+        visit(book, dep, visiting, order)?;
+    }
+    visiting.pop();
+    order.push(name.clone());
+    Ok(())
+}
+
+fn build_id(recipe: &Recipe, deps: &BTreeMap<&str, &str>, host: &HostIdentity) -> String {
+    #[derive(Serialize)]
+    struct IdInput<'a> {
+        builder_version: u32,
+        recipe: &'a str,
+        dependencies: &'a BTreeMap<&'a str, &'a str>,
+        host_triple: &'a str,
+        toolchain_file: &'a str,
+        compilers: &'a str,
+    }
+    let compilers = if recipe.spec.native {
+        host.native_compilers
+    } else {
+        host.host_compilers
+    };
+    let input = IdInput {
+        builder_version: BUILDER_VERSION,
+        recipe: &recipe.text,
+        dependencies: deps,
+        host_triple: host.host_triple,
+        toolchain_file: host.toolchain_file,
+        compilers,
+    };
+    let bytes = serde_json::to_vec(&input).expect("plain data serializes");
+    hex::encode(Sha256::digest(bytes))
+}

@@ -1,0 +1,139 @@
+//! `cargo xtask depends`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use kestrel_depends::progress::Progress;
+use kestrel_depends::{Config, Depends};
+
+use crate::{workspace_root, BUILD_TRIPLE};
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = false)]
+pub struct DependsCmd {
+    #[command(subcommand)]
+    action: Option<Action>,
+    #[command(flatten)]
+    options: DependsOptions,
+}
+
+#[derive(Subcommand)]
+enum Action {
+    /// Fetch and verify every source of the package set; build nothing
+    /// (like depends' `make download`).
+    Download,
+    /// Remove the host's prefix, built archives, scratch trees and logs.
+    Clean {
+        /// Also empty the source cache.
+        #[arg(long)]
+        sources: bool,
+    },
+    /// Print a package's or the host's variable (like `make print-VAR`):
+    /// `print native_capnp build_id`, `print host cc`.
+    Print {
+        /// A package name, or `host`.
+        subject: String,
+        var: String,
+    },
+}
+
+/// Options shared by `depends` and its subcommands.
+#[derive(Args)]
+pub struct DependsOptions {
+    /// Host triple to build for (default: this machine's).
+    #[arg(long, global = true, default_value = BUILD_TRIPLE)]
+    pub host: String,
+    /// Include the IPC packages (Cap'n Proto). The default; MULTIPROCESS=0
+    /// in the environment turns it off.
+    #[arg(long, global = true, overrides_with = "no_multiprocess")]
+    multiprocess: bool,
+    /// Leave out the IPC packages (monolithic build only).
+    #[arg(long, global = true)]
+    no_multiprocess: bool,
+    /// Parallel make jobs (default: number of cores).
+    #[arg(short = 'j', long, global = true)]
+    jobs: Option<usize>,
+    /// Use the source cache only; never download.
+    #[arg(long, global = true)]
+    offline: bool,
+    /// Mirror tried after the recipe's upstream URLs, as <URL>/<file name>.
+    #[arg(long, global = true, env = "FALLBACK_DOWNLOAD_PATH")]
+    fallback_url: Option<String>,
+    /// The source cache directory (default: depends/sources).
+    #[arg(long, global = true, env = "SOURCES_PATH")]
+    sources_path: Option<PathBuf>,
+}
+
+impl DependsOptions {
+    /// MULTIPROCESS from the flags, else the environment, else on.
+    pub fn multiprocess(&self) -> Result<bool> {
+        if self.multiprocess {
+            return Ok(true);
+        }
+        if self.no_multiprocess {
+            return Ok(false);
+        }
+        match std::env::var("MULTIPROCESS").as_deref() {
+            Err(_) | Ok("") | Ok("1") => Ok(true),
+            Ok("0") => Ok(false),
+            Ok(other) => {
+                anyhow::bail!("MULTIPROCESS={other:?} is not understood: use 1 or 0")
+            }
+        }
+    }
+
+    pub fn config(&self) -> Result<Config> {
+        let root = workspace_root();
+        let mut config = Config::new(&root, &self.host, BUILD_TRIPLE);
+        config.multiprocess = self.multiprocess()?;
+        if let Some(jobs) = self.jobs {
+            config.jobs = jobs;
+        }
+        config.offline = self.offline;
+        config.fallback_url = self.fallback_url.clone();
+        if let Some(dir) = &self.sources_path {
+            config.sources_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+impl DependsCmd {
+    pub fn run(self) -> Result<()> {
+        let depends = Depends::load(self.options.config()?, Progress::for_stderr())?;
+        match self.action {
+            None => {
+                let report = depends.run()?;
+                let prefix = depends.config.prefix();
+                if report.up_to_date {
+                    println!("depends/{} is up to date", depends.config.host);
+                } else {
+                    println!(
+                        "depends/{}: built [{}], reused [{}]",
+                        depends.config.host,
+                        report.built.join(", "),
+                        report.reused.join(", ")
+                    );
+                }
+                println!(
+                    "use: cargo build --config {}/cargo-config.toml   (or: cargo xtask build --host {})",
+                    prefix.display(),
+                    depends.config.host
+                );
+            }
+            Some(Action::Download) => {
+                for path in depends.download()? {
+                    println!("{}", path.display());
+                }
+            }
+            Some(Action::Clean { sources }) => {
+                for dir in depends.clean(sources)? {
+                    println!("removed {}", dir.display());
+                }
+            }
+            Some(Action::Print { subject, var }) => println!("{}", depends.print(&subject, &var)?),
+        }
+        Ok(())
+    }
+}
