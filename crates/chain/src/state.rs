@@ -303,10 +303,11 @@ impl ChainState {
         let mut prev_hash = index.tip_hash();
         let mut prev_time = index.blocks.last().expect("genesis").header.time;
         for height in start_height + 1..=start_height + count {
-            // Mempool entries not yet placed in an earlier block of this call.
             let mut size = BlockHeader::SIZE + 9 + Transaction::serialized_size(1, 1);
             let mut fees: Amount = 0;
             let mut txs = vec![];
+            // A prefix of what earlier blocks of this call left, so parents
+            // always precede their children.
             for txid in mempool
                 .order
                 .iter()

@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use kestrel_chain::consensus::MAX_MONEY;
+use kestrel_chain::consensus::{MAX_MONEY, MAX_TX_SIZE};
 use kestrel_chain::{
     Address, Amount, Block, DecodeError, OutPoint, PrivateKey, Transaction, TxIn, TxOut, Txid,
 };
@@ -204,6 +204,13 @@ impl WalletState {
                     ),
                 }
             })?;
+        let size = Transaction::serialized_size(selection.inputs.len(), 2);
+        if size > MAX_TX_SIZE {
+            return Err(wallet_error(format!(
+                "Transaction too large: {} inputs needed ({size} bytes, limit {MAX_TX_SIZE}); send a smaller amount",
+                selection.inputs.len()
+            )));
+        }
         let mut outputs = vec![TxOut {
             value: amount,
             pubkey_hash: address.pubkey_hash(),

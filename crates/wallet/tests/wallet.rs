@@ -57,6 +57,7 @@ fn coinbase_counts_once_it_has_101_confirmations() {
     let wallet = node.load_wallet("w");
     let address = wallet.get_new_address().unwrap();
     node.generate(&address, 100);
+    assert_eq!(wallet.last_block_height(), Some(100));
     assert_eq!(wallet.get_balance().unwrap(), 0);
     let unspent = wallet.list_unspent(1).unwrap();
     assert_eq!(unspent.len(), 100);
