@@ -1,0 +1,82 @@
+//! kestrel-interfaces DTOs to and from their Cap'n Proto structs.
+
+use kestrel_interfaces::{Hash256, Tip, Unspent, WalletTx};
+
+use crate::schema::common_capnp::tip;
+use crate::schema::wallet_capnp::{unspent, wallet_tx};
+
+/// A 32-byte hash from `Data`; anything else is a malformed message.
+pub(crate) fn read_hash(field: &str, data: &[u8]) -> capnp::Result<Hash256> {
+    data.try_into().map_err(|_| {
+        capnp::Error::failed(format!(
+            "{field} must be 32 bytes, the peer sent {}",
+            data.len()
+        ))
+    })
+}
+
+pub(crate) fn write_tip(mut out: tip::Builder<'_>, value: &Tip) {
+    out.set_height(value.height);
+    out.set_hash(&value.hash);
+}
+
+pub(crate) fn read_tip(r: tip::Reader<'_>) -> capnp::Result<Tip> {
+    Ok(Tip {
+        height: r.get_height(),
+        hash: read_hash("tip.hash", r.get_hash()?)?,
+    })
+}
+
+pub(crate) fn write_unspent(mut out: unspent::Builder<'_>, value: &Unspent) {
+    out.set_txid(&value.txid);
+    out.set_vout(value.vout);
+    out.set_address(value.address.as_str());
+    out.set_amount(value.amount);
+    out.set_confirmations(value.confirmations);
+    out.set_spendable(value.spendable);
+}
+
+pub(crate) fn read_unspent(r: unspent::Reader<'_>) -> capnp::Result<Unspent> {
+    Ok(Unspent {
+        txid: read_hash("unspent.txid", r.get_txid()?)?,
+        vout: r.get_vout(),
+        address: r.get_address()?.to_string()?,
+        amount: r.get_amount(),
+        confirmations: r.get_confirmations(),
+        spendable: r.get_spendable(),
+    })
+}
+
+pub(crate) fn write_wallet_tx(mut out: wallet_tx::Builder<'_>, value: &WalletTx) {
+    out.set_txid(&value.txid);
+    out.set_amount(value.amount);
+    match value.fee {
+        Some(fee) => out.reborrow().init_fee().set_paid(fee),
+        None => out.reborrow().init_fee().set_unknown(()),
+    }
+    out.set_confirmations(value.confirmations);
+    if let Some(hash) = &value.block_hash {
+        out.set_block_hash(hash);
+    }
+    out.set_raw(&value.raw);
+}
+
+pub(crate) fn read_wallet_tx(r: wallet_tx::Reader<'_>) -> capnp::Result<WalletTx> {
+    let fee = match r.get_fee().which()? {
+        wallet_tx::fee::Unknown(()) => None,
+        wallet_tx::fee::Paid(fee) => Some(fee),
+    };
+    let block_hash = if r.has_block_hash() {
+        Some(read_hash("walletTx.blockHash", r.get_block_hash()?)?)
+    } else {
+        None
+    };
+    Ok(WalletTx {
+        txid: read_hash("walletTx.txid", r.get_txid()?)?,
+        amount: r.get_amount(),
+        fee,
+        confirmations: r.get_confirmations(),
+        block_hash,
+        raw: r.get_raw()?.to_vec(),
+    })
+}

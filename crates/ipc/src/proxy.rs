@@ -1,0 +1,514 @@
+//! Client side: sync proxies that implement the kestrel-interfaces traits by
+//! posting each call to the event loop and blocking on its reply.
+//!
+//! Never call a proxy on the event-loop thread (for instance from inside an
+//! IPC server's loop code): it would wait for itself. Server-side trait calls
+//! run on the blocking pool, where calling proxies is fine.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use kestrel_interfaces::{
+    Amount, Chain, ChainNotifications, Hash256, Result, Subscription, Tip, Unspent, Wallet,
+    WalletTx,
+};
+
+use crate::convert::{read_hash, read_tip, read_unspent, read_wallet_tx};
+use crate::error::read_rejected;
+use crate::event_loop::{EventLoopHandle, LoopLocal};
+use crate::log::{CallLog, Side};
+use crate::peer::Peer;
+use crate::schema::chain_capnp::{chain, chain_notifications};
+use crate::schema::common_capnp::handler;
+use crate::schema::echo_capnp::echo;
+use crate::schema::init_capnp::init;
+use crate::schema::wallet_capnp::{wallet, wallet_loader};
+use crate::server::NotificationsServer;
+use crate::WalletLoader;
+
+/// What every proxy obtained through one connection shares: the loop it
+/// runs on and the liveness of the far process.
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub(crate) handle: EventLoopHandle,
+    pub(crate) peer: Arc<Peer>,
+}
+
+/// One remote object: its Cap'n Proto client (kept on the loop) and how to
+/// report on calls to it.
+pub(crate) struct ProxyCore<C: 'static> {
+    client: LoopLocal<C>,
+    link: Link,
+    log: CallLog,
+    interface: &'static str,
+}
+
+/// A call's future on the loop: outer error = transport failure, inner
+/// result = the call's own outcome (possibly `Rejected`).
+type CallOutcome<T> = capnp::Result<Result<T>>;
+
+impl<C: 'static> ProxyCore<C> {
+    /// Must be called on the loop thread.
+    pub(crate) fn new(client: C, link: &Link, interface: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            client: LoopLocal::new(client, &link.handle),
+            log: CallLog::new(link.handle.process_name_arc(), interface, Side::Client),
+            link: link.clone(),
+            interface,
+        })
+    }
+
+    /// Starts a call: `f` runs on the loop with this proxy and returns the
+    /// call's future. The returned future is `Send` and may be awaited
+    /// anywhere, which lets one thread keep many calls in flight.
+    fn start<T, Fut>(
+        self: &Arc<Self>,
+        f: impl FnOnce(Arc<Self>) -> Fut + Send + 'static,
+    ) -> impl Future<Output = Result<T>> + Send + 'static
+    where
+        T: Send + 'static,
+        Fut: Future<Output = CallOutcome<T>> + 'static,
+    {
+        let core = self.clone();
+        let peer = self.link.peer.clone();
+        let interface = self.interface;
+        let reply = self.link.handle.run(move || f(core));
+        async move {
+            match reply.await {
+                Some(Ok(outcome)) => outcome,
+                Some(Err(e)) => Err(peer.call_failed(interface, e)),
+                None => Err(peer.disconnected(interface, None)),
+            }
+        }
+    }
+
+    /// A call from sync code: blocks until the reply (or the disconnect).
+    fn call<T, Fut>(
+        self: &Arc<Self>,
+        f: impl FnOnce(Arc<Self>) -> Fut + Send + 'static,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        Fut: Future<Output = CallOutcome<T>> + 'static,
+    {
+        debug_assert!(
+            !self.link.handle.is_loop_thread(),
+            "{} proxy called on the IPC event-loop thread",
+            self.interface
+        );
+        futures::executor::block_on(self.start(f))
+    }
+
+    fn client(&self) -> &C {
+        self.client.get()
+    }
+}
+
+/// Ends a call's future: a `Rejected` in the results becomes `Err`,
+/// otherwise `decode` reads the value.
+macro_rules! outcome {
+    ($results:expr, $decode:expr) => {{
+        let results = $results;
+        if results.has_rejected() {
+            Ok(Err(read_rejected(results.get_rejected()?)?))
+        } else {
+            Ok(Ok($decode(results)?))
+        }
+    }};
+}
+
+/// The first object of the process at the other end of a connection.
+pub struct InitProxy {
+    core: Arc<ProxyCore<init::Client>>,
+}
+
+impl InitProxy {
+    pub(crate) fn new(core: Arc<ProxyCore<init::Client>>) -> Self {
+        Self { core }
+    }
+
+    pub fn make_echo(&self) -> Result<EchoProxy> {
+        self.core.call(|core| async move {
+            let mut request = core.client().make_echo_request();
+            core.log.request("makeEcho", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("makeEcho", results);
+            let echo = ProxyCore::new(results.get_echo()?, &core.link, "Echo");
+            Ok(Ok(EchoProxy { core: echo }))
+        })
+    }
+
+    /// The far process's chain (a node offers it to wallets attaching
+    /// with `-ipcconnect`).
+    pub fn make_chain(&self) -> Result<ChainProxy> {
+        self.core.call(|core| async move {
+            let mut request = core.client().make_chain_request();
+            core.log.request("makeChain", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("makeChain", results);
+            outcome!(results, |r: init::make_chain_results::Reader<'_>| {
+                r.get_chain().map(|chain| ChainProxy {
+                    core: ProxyCore::new(chain, &core.link, "Chain"),
+                })
+            })
+        })
+    }
+
+    /// Hands `chain` to the far process (a wallet), which returns a loader
+    /// for wallets that use it. Calls from those wallets into `chain` come
+    /// back over this connection and run on this process's blocking pool.
+    pub fn make_wallet_loader(&self, chain: Arc<dyn Chain>) -> Result<WalletLoaderProxy> {
+        self.core.call(|core| async move {
+            let mut request = core.client().make_wallet_loader_request();
+            let server = crate::server::ChainServer::new(chain, &core.link);
+            request.get().set_chain(capnp_rpc::new_client(server));
+            core.log
+                .request("makeWalletLoader", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("makeWalletLoader", results);
+            outcome!(results, |r: init::make_wallet_loader_results::Reader<
+                '_,
+            >| {
+                r.get_wallet_loader().map(|loader| WalletLoaderProxy {
+                    core: ProxyCore::new(loader, &core.link, "WalletLoader"),
+                })
+            })
+        })
+    }
+}
+
+/// `Echo` of the far process.
+pub struct EchoProxy {
+    core: Arc<ProxyCore<echo::Client>>,
+}
+
+impl EchoProxy {
+    pub fn echo(&self, data: &[u8]) -> Result<Vec<u8>> {
+        debug_assert!(!self.core.link.handle.is_loop_thread());
+        futures::executor::block_on(self.echo_async(data))
+    }
+
+    /// The same call as a `Send` future, so one thread can keep many in
+    /// flight (pipelining).
+    pub fn echo_async(&self, data: &[u8]) -> impl Future<Output = Result<Vec<u8>>> + Send {
+        let data = data.to_vec();
+        self.core.start(move |core| async move {
+            let mut request = core.client().echo_request();
+            request.get().set_data(&data);
+            core.log.request("echo", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("echo", results);
+            Ok(Ok(results.get_data()?.to_vec()))
+        })
+    }
+}
+
+/// `Chain` of the far process (the node, seen from a wallet).
+pub struct ChainProxy {
+    core: Arc<ProxyCore<chain::Client>>,
+}
+
+impl ChainProxy {
+    pub(crate) fn new(core: Arc<ProxyCore<chain::Client>>) -> Self {
+        Self { core }
+    }
+}
+
+impl Chain for ChainProxy {
+    fn tip(&self) -> Result<Tip> {
+        self.core.call(|core| async move {
+            let mut request = core.client().tip_request();
+            core.log.request("tip", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("tip", results);
+            outcome!(results, |r: chain::tip_results::Reader<'_>| read_tip(
+                r.get_tip()?
+            ))
+        })
+    }
+
+    fn block_at(&self, height: u32) -> Result<Option<Vec<u8>>> {
+        self.core.call(move |core| async move {
+            let mut request = core.client().block_at_request();
+            request.get().set_height(height);
+            core.log.request("blockAt", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("blockAt", results);
+            outcome!(results, |r: chain::block_at_results::Reader<'_>| {
+                capnp::Result::Ok(match r.has_block() {
+                    true => Some(r.get_block()?.to_vec()),
+                    false => None,
+                })
+            })
+        })
+    }
+
+    fn mempool(&self) -> Result<Vec<Vec<u8>>> {
+        self.core.call(|core| async move {
+            let mut request = core.client().mempool_request();
+            core.log.request("mempool", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("mempool", results);
+            outcome!(results, |r: chain::mempool_results::Reader<'_>| {
+                r.get_txs()?
+                    .iter()
+                    .map(|tx| tx.map(<[u8]>::to_vec))
+                    .collect::<capnp::Result<Vec<_>>>()
+            })
+        })
+    }
+
+    fn broadcast(&self, tx: &[u8]) -> Result<Hash256> {
+        let tx = tx.to_vec();
+        self.core.call(move |core| async move {
+            let mut request = core.client().broadcast_request();
+            request.get().set_tx(&tx);
+            core.log.request("broadcast", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("broadcast", results);
+            outcome!(results, |r: chain::broadcast_results::Reader<'_>| {
+                read_hash("txid", r.get_txid()?)
+            })
+        })
+    }
+
+    fn estimate_fee_per_kb(&self) -> Result<Amount> {
+        self.core.call(|core| async move {
+            let mut request = core.client().estimate_fee_request();
+            core.log.request("estimateFee", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("estimateFee", results);
+            outcome!(results, |r: chain::estimate_fee_results::Reader<'_>| {
+                capnp::Result::Ok(r.get_fee_per_kb())
+            })
+        })
+    }
+
+    fn register_notifications(
+        &self,
+        notifications: Arc<dyn ChainNotifications>,
+    ) -> Result<Box<dyn Subscription>> {
+        self.core.call(move |core| async move {
+            let mut request = core.client().handle_notifications_request();
+            let server = NotificationsServer::new(notifications, &core.link);
+            request
+                .get()
+                .set_notifications(capnp_rpc::new_client(server));
+            core.log
+                .request("handleNotifications", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("handleNotifications", results);
+            outcome!(results, |r: chain::handle_notifications_results::Reader<
+                '_,
+            >| {
+                r.get_handler().map(|handler| {
+                    Box::new(SubscriptionProxy {
+                        _handler: LoopLocal::new(handler, &core.link.handle),
+                    }) as Box<dyn Subscription>
+                })
+            })
+        })
+    }
+}
+
+/// Keeps a remote subscription alive. Dropping it releases the `Handler`
+/// capability, which unsubscribes on the far side.
+struct SubscriptionProxy {
+    _handler: LoopLocal<handler::Client>,
+}
+
+impl Subscription for SubscriptionProxy {}
+
+/// `ChainNotifications` of the far process (a wallet, seen from the node).
+pub(crate) struct NotificationsProxy {
+    core: Arc<ProxyCore<chain_notifications::Client>>,
+}
+
+impl NotificationsProxy {
+    pub(crate) fn new(core: Arc<ProxyCore<chain_notifications::Client>>) -> Self {
+        Self { core }
+    }
+
+    /// Notifications have no result to report a failure in: a subscriber
+    /// that went away is logged, and its subscription ends with the
+    /// connection.
+    fn report(&self, method: &str, outcome: Result<()>) {
+        if let Err(e) = outcome {
+            tracing::warn!(target: crate::LOG_TARGET, "ChainNotifications.{method} not delivered: {e}");
+        }
+    }
+}
+
+impl ChainNotifications for NotificationsProxy {
+    fn block_connected(&self, height: u32, block: &[u8]) {
+        let block = block.to_vec();
+        let outcome = self.core.call(move |core| async move {
+            let mut request = core.client().block_connected_request();
+            request.get().set_height(height);
+            request.get().set_block(&block);
+            core.log
+                .request("blockConnected", request.get().into_reader());
+            let response = request.send().promise.await?;
+            core.log.response("blockConnected", response.get()?);
+            Ok(Ok(()))
+        });
+        self.report("blockConnected", outcome);
+    }
+
+    fn transaction_added_to_mempool(&self, tx: &[u8]) {
+        let tx = tx.to_vec();
+        let outcome = self.core.call(move |core| async move {
+            let mut request = core.client().transaction_added_to_mempool_request();
+            request.get().set_tx(&tx);
+            core.log
+                .request("transactionAddedToMempool", request.get().into_reader());
+            let response = request.send().promise.await?;
+            core.log
+                .response("transactionAddedToMempool", response.get()?);
+            Ok(Ok(()))
+        });
+        self.report("transactionAddedToMempool", outcome);
+    }
+}
+
+/// `WalletLoader` of the far process (the wallet process, seen from the node).
+pub struct WalletLoaderProxy {
+    core: Arc<ProxyCore<wallet_loader::Client>>,
+}
+
+impl WalletLoader for WalletLoaderProxy {
+    fn load_wallet(&self, name: &str) -> Result<Arc<dyn Wallet>> {
+        let name = name.to_string();
+        self.core.call(move |core| async move {
+            let mut request = core.client().load_wallet_request();
+            request.get().set_name(name.as_str());
+            core.log.request("loadWallet", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("loadWallet", results);
+            outcome!(results, |r: wallet_loader::load_wallet_results::Reader<
+                '_,
+            >| {
+                r.get_wallet().map(|wallet| {
+                    Arc::new(WalletProxy {
+                        core: ProxyCore::new(wallet, &core.link, "Wallet"),
+                    }) as Arc<dyn Wallet>
+                })
+            })
+        })
+    }
+}
+
+/// `Wallet` of the far process.
+pub struct WalletProxy {
+    core: Arc<ProxyCore<wallet::Client>>,
+}
+
+impl Wallet for WalletProxy {
+    fn get_new_address(&self) -> Result<String> {
+        self.core.call(|core| async move {
+            let mut request = core.client().get_new_address_request();
+            core.log
+                .request("getNewAddress", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("getNewAddress", results);
+            outcome!(results, |r: wallet::get_new_address_results::Reader<'_>| {
+                r.get_address()?.to_string().map_err(capnp::Error::from)
+            })
+        })
+    }
+
+    fn get_balance(&self) -> Result<Amount> {
+        self.core.call(|core| async move {
+            let mut request = core.client().get_balance_request();
+            core.log.request("getBalance", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("getBalance", results);
+            outcome!(results, |r: wallet::get_balance_results::Reader<'_>| {
+                capnp::Result::Ok(r.get_balance())
+            })
+        })
+    }
+
+    fn send_to_address(&self, address: &str, amount: Amount) -> Result<Hash256> {
+        let address = address.to_string();
+        self.core.call(move |core| async move {
+            let mut request = core.client().send_to_address_request();
+            request.get().set_address(address.as_str());
+            request.get().set_amount(amount);
+            core.log
+                .request("sendToAddress", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("sendToAddress", results);
+            outcome!(results, |r: wallet::send_to_address_results::Reader<'_>| {
+                read_hash("txid", r.get_txid()?)
+            })
+        })
+    }
+
+    fn list_unspent(&self, min_confirmations: u32) -> Result<Vec<Unspent>> {
+        self.core.call(move |core| async move {
+            let mut request = core.client().list_unspent_request();
+            request.get().set_min_confirmations(min_confirmations);
+            core.log.request("listUnspent", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("listUnspent", results);
+            outcome!(results, |r: wallet::list_unspent_results::Reader<'_>| {
+                r.get_unspent()?
+                    .iter()
+                    .map(read_unspent)
+                    .collect::<capnp::Result<Vec<_>>>()
+            })
+        })
+    }
+
+    fn get_transaction(&self, txid: &Hash256) -> Result<WalletTx> {
+        let txid = *txid;
+        self.core.call(move |core| async move {
+            let mut request = core.client().get_transaction_request();
+            request.get().set_txid(&txid);
+            core.log
+                .request("getTransaction", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("getTransaction", results);
+            outcome!(results, |r: wallet::get_transaction_results::Reader<'_>| {
+                read_wallet_tx(r.get_tx()?)
+            })
+        })
+    }
+
+    fn list_transactions(&self, count: u32) -> Result<Vec<WalletTx>> {
+        self.core.call(move |core| async move {
+            let mut request = core.client().list_transactions_request();
+            request.get().set_count(count);
+            core.log
+                .request("listTransactions", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("listTransactions", results);
+            outcome!(results, |r: wallet::list_transactions_results::Reader<
+                '_,
+            >| {
+                r.get_txs()?
+                    .iter()
+                    .map(read_wallet_tx)
+                    .collect::<capnp::Result<Vec<_>>>()
+            })
+        })
+    }
+}

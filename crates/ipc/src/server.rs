@@ -1,0 +1,502 @@
+//! Server side: Cap'n Proto servers around the kestrel-interfaces objects of
+//! this process. They run on the event loop, but every trait call (sync,
+//! possibly blocking: a wallet's send may wait on the chain across IPC) runs
+//! on the bounded blocking pool and is awaited, so the loop never blocks.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use capnp::capability::Rc;
+use kestrel_interfaces::{Chain, ChainNotifications, Subscription, Wallet};
+
+use crate::convert::{read_hash, write_tip, write_unspent, write_wallet_tx};
+use crate::error::write_rejected;
+use crate::log::{CallLog, Side};
+use crate::proxy::{ChainProxy, Link, NotificationsProxy, ProxyCore};
+use crate::schema::chain_capnp::{chain, chain_notifications};
+use crate::schema::common_capnp::handler;
+use crate::schema::echo_capnp::echo;
+use crate::schema::init_capnp::init;
+use crate::schema::wallet_capnp::{wallet, wallet_loader};
+use crate::{Init, WalletLoader};
+
+/// Runs a trait call on the blocking pool.
+async fn on_pool<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> capnp::Result<T> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| capnp::Error::failed(format!("the call failed in the callee: {e}")))
+}
+
+/// Writes a call's outcome into its results: `Ok` through `$write`, `Err`
+/// into the `rejected` field.
+macro_rules! respond {
+    ($out:ident, $outcome:expr, |$value:ident| $write:expr) => {
+        match $outcome {
+            Ok($value) => $write,
+            Err(e) => write_rejected($out.reborrow().init_rejected(), &e),
+        }
+    };
+}
+
+pub(crate) struct InitServer {
+    init: Arc<dyn Init>,
+    link: Link,
+    log: CallLog,
+}
+
+impl InitServer {
+    pub(crate) fn new(init: Arc<dyn Init>, link: &Link) -> Self {
+        Self {
+            init,
+            log: CallLog::new(link.handle.process_name_arc(), "Init", Side::Server),
+            link: link.clone(),
+        }
+    }
+}
+
+impl init::Server for InitServer {
+    async fn make_echo(
+        self: Rc<Self>,
+        params: init::MakeEchoParams,
+        mut results: init::MakeEchoResults,
+    ) -> capnp::Result<()> {
+        self.log.request("makeEcho", params.get()?);
+        let mut out = results.get();
+        out.set_echo(capnp_rpc::new_client(EchoServer::new(&self.link)));
+        self.log.response("makeEcho", out.into_reader());
+        Ok(())
+    }
+
+    async fn make_chain(
+        self: Rc<Self>,
+        params: init::MakeChainParams,
+        mut results: init::MakeChainResults,
+    ) -> capnp::Result<()> {
+        self.log.request("makeChain", params.get()?);
+        let init = self.init.clone();
+        let outcome = on_pool(move || init.make_chain()).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |chain| out.set_chain(capnp_rpc::new_client(
+            ChainServer::new(chain, &self.link)
+        )));
+        self.log.response("makeChain", out.into_reader());
+        Ok(())
+    }
+
+    async fn make_wallet_loader(
+        self: Rc<Self>,
+        params: init::MakeWalletLoaderParams,
+        mut results: init::MakeWalletLoaderResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("makeWalletLoader", params);
+        let chain = ChainProxy::new(ProxyCore::new(params.get_chain()?, &self.link, "Chain"));
+        let init = self.init.clone();
+        let outcome = on_pool(move || init.make_wallet_loader(Arc::new(chain))).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |loader| out.set_wallet_loader(
+            capnp_rpc::new_client(WalletLoaderServer::new(loader, &self.link))
+        ));
+        self.log.response("makeWalletLoader", out.into_reader());
+        Ok(())
+    }
+}
+
+/// Returns what it is given, on the loop itself: it cannot block.
+pub(crate) struct EchoServer {
+    log: CallLog,
+}
+
+impl EchoServer {
+    pub(crate) fn new(link: &Link) -> Self {
+        Self {
+            log: CallLog::new(link.handle.process_name_arc(), "Echo", Side::Server),
+        }
+    }
+}
+
+impl echo::Server for EchoServer {
+    async fn echo(
+        self: Rc<Self>,
+        params: echo::EchoParams,
+        mut results: echo::EchoResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("echo", params);
+        let mut out = results.get();
+        out.set_data(params.get_data()?);
+        self.log.response("echo", out.into_reader());
+        Ok(())
+    }
+}
+
+pub(crate) struct ChainServer {
+    chain: Arc<dyn Chain>,
+    link: Link,
+    log: CallLog,
+}
+
+impl ChainServer {
+    pub(crate) fn new(chain: Arc<dyn Chain>, link: &Link) -> Self {
+        Self {
+            chain,
+            log: CallLog::new(link.handle.process_name_arc(), "Chain", Side::Server),
+            link: link.clone(),
+        }
+    }
+}
+
+impl chain::Server for ChainServer {
+    async fn tip(
+        self: Rc<Self>,
+        params: chain::TipParams,
+        mut results: chain::TipResults,
+    ) -> capnp::Result<()> {
+        self.log.request("tip", params.get()?);
+        let chain = self.chain.clone();
+        let outcome = on_pool(move || chain.tip()).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |tip| write_tip(
+            out.reborrow().init_tip(),
+            &tip
+        ));
+        self.log.response("tip", out.into_reader());
+        Ok(())
+    }
+
+    async fn block_at(
+        self: Rc<Self>,
+        params: chain::BlockAtParams,
+        mut results: chain::BlockAtResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("blockAt", params);
+        let height = params.get_height();
+        let chain = self.chain.clone();
+        let outcome = on_pool(move || chain.block_at(height)).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |block| if let Some(block) = block {
+            out.set_block(&block)
+        });
+        self.log.response("blockAt", out.into_reader());
+        Ok(())
+    }
+
+    async fn mempool(
+        self: Rc<Self>,
+        params: chain::MempoolParams,
+        mut results: chain::MempoolResults,
+    ) -> capnp::Result<()> {
+        self.log.request("mempool", params.get()?);
+        let chain = self.chain.clone();
+        let outcome = on_pool(move || chain.mempool()).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |txs| {
+            let mut list = out.reborrow().init_txs(txs.len() as u32);
+            for (i, tx) in txs.iter().enumerate() {
+                list.set(i as u32, tx);
+            }
+        });
+        self.log.response("mempool", out.into_reader());
+        Ok(())
+    }
+
+    async fn broadcast(
+        self: Rc<Self>,
+        params: chain::BroadcastParams,
+        mut results: chain::BroadcastResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("broadcast", params);
+        let tx = params.get_tx()?.to_vec();
+        let chain = self.chain.clone();
+        let outcome = on_pool(move || chain.broadcast(&tx)).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |txid| out.set_txid(&txid));
+        self.log.response("broadcast", out.into_reader());
+        Ok(())
+    }
+
+    async fn estimate_fee(
+        self: Rc<Self>,
+        params: chain::EstimateFeeParams,
+        mut results: chain::EstimateFeeResults,
+    ) -> capnp::Result<()> {
+        self.log.request("estimateFee", params.get()?);
+        let chain = self.chain.clone();
+        let outcome = on_pool(move || chain.estimate_fee_per_kb()).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |fee| out.set_fee_per_kb(fee));
+        self.log.response("estimateFee", out.into_reader());
+        Ok(())
+    }
+
+    async fn handle_notifications(
+        self: Rc<Self>,
+        params: chain::HandleNotificationsParams,
+        mut results: chain::HandleNotificationsResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("handleNotifications", params);
+        let notifications = NotificationsProxy::new(ProxyCore::new(
+            params.get_notifications()?,
+            &self.link,
+            "ChainNotifications",
+        ));
+        let chain = self.chain.clone();
+        let outcome =
+            on_pool(move || chain.register_notifications(Arc::new(notifications))).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |subscription| out.set_handler(
+            capnp_rpc::new_client(HandlerServer {
+                subscription: RefCell::new(Some(subscription)),
+            })
+        ));
+        self.log.response("handleNotifications", out.into_reader());
+        Ok(())
+    }
+}
+
+/// A subscription of the far process, ended by `disconnect` or by the far
+/// side releasing the capability (which includes losing the connection).
+struct HandlerServer {
+    subscription: RefCell<Option<Box<dyn Subscription>>>,
+}
+
+impl HandlerServer {
+    /// Unsubscribing may wait on the chain's locks, so it runs on the pool.
+    fn end(&self) {
+        if let Some(subscription) = self.subscription.borrow_mut().take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                tokio::task::spawn_blocking(move || drop(subscription));
+            }
+        }
+    }
+}
+
+impl handler::Server for HandlerServer {
+    async fn disconnect(
+        self: Rc<Self>,
+        _: handler::DisconnectParams,
+        _: handler::DisconnectResults,
+    ) -> capnp::Result<()> {
+        self.end();
+        Ok(())
+    }
+}
+
+impl Drop for HandlerServer {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// The notifications object a wallet of this process passed to a remote
+/// chain.
+pub(crate) struct NotificationsServer {
+    notifications: Arc<dyn ChainNotifications>,
+    log: CallLog,
+}
+
+impl NotificationsServer {
+    pub(crate) fn new(notifications: Arc<dyn ChainNotifications>, link: &Link) -> Self {
+        Self {
+            notifications,
+            log: CallLog::new(
+                link.handle.process_name_arc(),
+                "ChainNotifications",
+                Side::Server,
+            ),
+        }
+    }
+}
+
+impl chain_notifications::Server for NotificationsServer {
+    async fn block_connected(
+        self: Rc<Self>,
+        params: chain_notifications::BlockConnectedParams,
+        mut results: chain_notifications::BlockConnectedResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("blockConnected", params);
+        let (height, block) = (params.get_height(), params.get_block()?.to_vec());
+        let notifications = self.notifications.clone();
+        on_pool(move || notifications.block_connected(height, &block)).await?;
+        self.log
+            .response("blockConnected", results.get().into_reader());
+        Ok(())
+    }
+
+    async fn transaction_added_to_mempool(
+        self: Rc<Self>,
+        params: chain_notifications::TransactionAddedToMempoolParams,
+        mut results: chain_notifications::TransactionAddedToMempoolResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("transactionAddedToMempool", params);
+        let tx = params.get_tx()?.to_vec();
+        let notifications = self.notifications.clone();
+        on_pool(move || notifications.transaction_added_to_mempool(&tx)).await?;
+        self.log
+            .response("transactionAddedToMempool", results.get().into_reader());
+        Ok(())
+    }
+}
+
+pub(crate) struct WalletLoaderServer {
+    loader: Arc<dyn WalletLoader>,
+    link: Link,
+    log: CallLog,
+}
+
+impl WalletLoaderServer {
+    pub(crate) fn new(loader: Arc<dyn WalletLoader>, link: &Link) -> Self {
+        Self {
+            loader,
+            log: CallLog::new(link.handle.process_name_arc(), "WalletLoader", Side::Server),
+            link: link.clone(),
+        }
+    }
+}
+
+impl wallet_loader::Server for WalletLoaderServer {
+    async fn load_wallet(
+        self: Rc<Self>,
+        params: wallet_loader::LoadWalletParams,
+        mut results: wallet_loader::LoadWalletResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("loadWallet", params);
+        let name = params.get_name()?.to_string()?;
+        let loader = self.loader.clone();
+        let outcome = on_pool(move || loader.load_wallet(&name)).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |wallet| out.set_wallet(
+            capnp_rpc::new_client(WalletServer::new(wallet, &self.link))
+        ));
+        self.log.response("loadWallet", out.into_reader());
+        Ok(())
+    }
+}
+
+pub(crate) struct WalletServer {
+    wallet: Arc<dyn Wallet>,
+    log: CallLog,
+}
+
+impl WalletServer {
+    pub(crate) fn new(wallet: Arc<dyn Wallet>, link: &Link) -> Self {
+        Self {
+            wallet,
+            log: CallLog::new(link.handle.process_name_arc(), "Wallet", Side::Server),
+        }
+    }
+}
+
+impl wallet::Server for WalletServer {
+    async fn get_new_address(
+        self: Rc<Self>,
+        params: wallet::GetNewAddressParams,
+        mut results: wallet::GetNewAddressResults,
+    ) -> capnp::Result<()> {
+        self.log.request("getNewAddress", params.get()?);
+        let wallet = self.wallet.clone();
+        let outcome = on_pool(move || wallet.get_new_address()).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |address| out.set_address(address.as_str()));
+        self.log.response("getNewAddress", out.into_reader());
+        Ok(())
+    }
+
+    async fn get_balance(
+        self: Rc<Self>,
+        params: wallet::GetBalanceParams,
+        mut results: wallet::GetBalanceResults,
+    ) -> capnp::Result<()> {
+        self.log.request("getBalance", params.get()?);
+        let wallet = self.wallet.clone();
+        let outcome = on_pool(move || wallet.get_balance()).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |balance| out.set_balance(balance));
+        self.log.response("getBalance", out.into_reader());
+        Ok(())
+    }
+
+    async fn send_to_address(
+        self: Rc<Self>,
+        params: wallet::SendToAddressParams,
+        mut results: wallet::SendToAddressResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("sendToAddress", params);
+        let address = params.get_address()?.to_string()?;
+        let amount = params.get_amount();
+        let wallet = self.wallet.clone();
+        let outcome = on_pool(move || wallet.send_to_address(&address, amount)).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |txid| out.set_txid(&txid));
+        self.log.response("sendToAddress", out.into_reader());
+        Ok(())
+    }
+
+    async fn list_unspent(
+        self: Rc<Self>,
+        params: wallet::ListUnspentParams,
+        mut results: wallet::ListUnspentResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("listUnspent", params);
+        let min_confirmations = params.get_min_confirmations();
+        let wallet = self.wallet.clone();
+        let outcome = on_pool(move || wallet.list_unspent(min_confirmations)).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |unspent| {
+            let mut list = out.reborrow().init_unspent(unspent.len() as u32);
+            for (i, entry) in unspent.iter().enumerate() {
+                write_unspent(list.reborrow().get(i as u32), entry);
+            }
+        });
+        self.log.response("listUnspent", out.into_reader());
+        Ok(())
+    }
+
+    async fn get_transaction(
+        self: Rc<Self>,
+        params: wallet::GetTransactionParams,
+        mut results: wallet::GetTransactionResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("getTransaction", params);
+        let txid = read_hash("txid", params.get_txid()?)?;
+        let wallet = self.wallet.clone();
+        let outcome = on_pool(move || wallet.get_transaction(&txid)).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |tx| write_wallet_tx(
+            out.reborrow().init_tx(),
+            &tx
+        ));
+        self.log.response("getTransaction", out.into_reader());
+        Ok(())
+    }
+
+    async fn list_transactions(
+        self: Rc<Self>,
+        params: wallet::ListTransactionsParams,
+        mut results: wallet::ListTransactionsResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("listTransactions", params);
+        let count = params.get_count();
+        let wallet = self.wallet.clone();
+        let outcome = on_pool(move || wallet.list_transactions(count)).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |txs| {
+            let mut list = out.reborrow().init_txs(txs.len() as u32);
+            for (i, tx) in txs.iter().enumerate() {
+                write_wallet_tx(list.reborrow().get(i as u32), tx);
+            }
+        });
+        self.log.response("listTransactions", out.into_reader());
+        Ok(())
+    }
+}
