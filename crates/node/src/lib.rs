@@ -9,6 +9,8 @@ pub mod json;
 pub mod lock;
 pub mod logging;
 pub mod node_chain;
+pub mod node_process;
 pub mod rpc;
 pub mod shutdown;
+pub mod startup;
 pub mod wallet_slot;

@@ -3,9 +3,10 @@
 //! this is a plain trait; keeping it small lets the RPC be tested without a
 //! real chain.
 
+use kestrel_chain::{Address, BlockHash};
 use kestrel_interfaces::{Hash256, Tip};
 
-use crate::rpc::RpcError;
+use crate::rpc::{RpcError, INVALID_ADDRESS_OR_KEY, MISC_ERROR};
 
 /// A block on the active chain, decoded for `getblock`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,4 +46,62 @@ pub trait NodeChain: Send + Sync {
     /// Returns once every notification already queued has reached the
     /// subscribers (the wallet), so a wallet call sees the latest blocks.
     fn sync_notifications(&self);
+}
+
+impl NodeChain for kestrel_chain::ChainState {
+    fn tip(&self) -> Tip {
+        let (height, hash) = kestrel_chain::ChainState::tip(self);
+        Tip {
+            height,
+            hash: hash.0,
+        }
+    }
+
+    fn block_hash(&self, height: u32) -> Option<Hash256> {
+        kestrel_chain::ChainState::block_hash(self, height).map(|h| h.0)
+    }
+
+    fn block(&self, hash: &Hash256) -> Option<BlockInfo> {
+        let (block, height) = kestrel_chain::ChainState::block(self, &BlockHash(*hash))?;
+        let header = block.header;
+        Some(BlockInfo {
+            hash: *hash,
+            height,
+            version: header.version,
+            prev_hash: header.prev_hash.0,
+            merkle_root: header.merkle_root,
+            time: header.time,
+            bits: header.bits,
+            nonce: header.nonce,
+            txids: block.txs.iter().map(|tx| tx.txid().0).collect(),
+            raw: block.serialize(),
+        })
+    }
+
+    fn generate_to_address(&self, address: &str, count: u32) -> Result<Vec<Hash256>, RpcError> {
+        let address: Address = address.parse().map_err(|e| {
+            RpcError::new(
+                INVALID_ADDRESS_OR_KEY,
+                format!("Error: Invalid address: {e}"),
+            )
+        })?;
+        let hashes = self
+            .generate_to(&address, count)
+            .map_err(|e| RpcError::new(MISC_ERROR, format!("Mining failed: {e}")))?;
+        Ok(hashes.into_iter().map(|h| h.0).collect())
+    }
+
+    fn mempool(&self) -> Vec<MempoolEntry> {
+        kestrel_chain::ChainState::mempool(self)
+            .iter()
+            .map(|tx| MempoolEntry {
+                txid: tx.txid().0,
+                size: tx.serialize().len(),
+            })
+            .collect()
+    }
+
+    fn sync_notifications(&self) {
+        kestrel_chain::ChainState::sync_notifications(self)
+    }
 }

@@ -1,0 +1,209 @@
+//! The node's life: lock the datadir, open the chain, start the wallet,
+//! serve RPC until `stop` or SIGTERM/SIGINT, then shut down cleanly. How the
+//! wallet is had is a parameter ([`WalletProvider`]), so `kestreld` (wallet
+//! in-process) and the multiprocess `kestrel-node` (wallet in a child
+//! process) share all of it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use kestrel_chain::ChainState;
+use kestrel_interfaces::Chain;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::args::{help_text, OptionSpec};
+use crate::config::{self, NodeConfig};
+use crate::lock::DataDirLock;
+use crate::rpc::auth::{CookieFile, RpcAuth};
+use crate::rpc::methods::{EchoIpc, RpcContext};
+use crate::shutdown::Shutdown;
+use crate::wallet_slot::WalletSlot;
+
+/// How the node gets (and lets go of) its wallet.
+pub trait WalletProvider {
+    /// Starts the wallet against the open chain and puts it in `slot` (now,
+    /// or later for a wallet that attaches on its own). An error stops the
+    /// node's startup.
+    fn start(&mut self, chain: Arc<dyn Chain>, slot: &WalletSlot) -> anyhow::Result<()>;
+    /// `echoipc`'s round trip.
+    fn echo_ipc(&self) -> EchoIpc;
+    /// At shutdown, after the RPC server stopped: flush and release the
+    /// wallet (and reap any process it runs in).
+    fn stop(&mut self, slot: &WalletSlot) -> anyhow::Result<()>;
+}
+
+/// `kestreld`'s wallet: a [`kestrel_wallet::WalletState`] in this process.
+pub struct InProcessWallet {
+    path: PathBuf,
+}
+
+impl InProcessWallet {
+    /// The wallet file of a node: `<netdir>/wallet.json`.
+    pub fn in_net_dir(net_dir: &Path) -> InProcessWallet {
+        InProcessWallet {
+            path: net_dir.join("wallet.json"),
+        }
+    }
+}
+
+impl WalletProvider for InProcessWallet {
+    fn start(&mut self, chain: Arc<dyn Chain>, slot: &WalletSlot) -> anyhow::Result<()> {
+        let wallet = kestrel_wallet::WalletState::load_or_create(&self.path, chain)
+            .with_context(|| format!("Cannot load the wallet {}", self.path.display()))?;
+        tracing::info!(target: "wallet", "wallet loaded from {}", self.path.display());
+        slot.set(wallet);
+        Ok(())
+    }
+
+    fn echo_ipc(&self) -> EchoIpc {
+        // No process boundary to cross in the monolithic node.
+        Arc::new(|message: &str| Ok(message.to_string()))
+    }
+
+    fn stop(&mut self, slot: &WalletSlot) -> anyhow::Result<()> {
+        // The wallet writes its file on every change; dropping it
+        // unsubscribes it from the chain.
+        drop(slot.take());
+        Ok(())
+    }
+}
+
+/// Runs a node with `config` until it is stopped.
+pub fn run_node(config: &NodeConfig, wallet: &mut dyn WalletProvider) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let net_dir = config.datadir.create_net_dir()?;
+    let _lock = DataDirLock::acquire(&net_dir)?;
+    crate::logging::init(config, &net_dir)?;
+    tracing::info!(
+        "Kestrel node starting, data directory {}",
+        net_dir.display()
+    );
+
+    let chain = ChainState::open(&net_dir.join("blocks")).context("Cannot open the chain")?;
+    let slot = WalletSlot::default();
+    let result = serve_until_stopped(config, &chain, &slot, wallet, started);
+    if let Err(e) = wallet.stop(&slot) {
+        tracing::error!("stopping the wallet: {e:#}");
+    }
+    chain.shutdown();
+    match &result {
+        Ok(()) => tracing::info!("Shutdown: done"),
+        Err(e) => tracing::error!("{e:#}"),
+    }
+    result
+}
+
+fn serve_until_stopped(
+    config: &NodeConfig,
+    chain: &Arc<ChainState>,
+    slot: &WalletSlot,
+    wallet: &mut dyn WalletProvider,
+    started: Instant,
+) -> anyhow::Result<()> {
+    // Two workers for HTTP; RPC calls run on the blocking pool, bounded so
+    // a flood of connections queues instead of spawning threads.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .thread_name("kestrel-rpc")
+        .enable_all()
+        .build()
+        .context("Cannot start the RPC runtime")?;
+    wallet.start(chain.clone(), slot)?;
+    let ctx = Arc::new(RpcContext {
+        chain: chain.clone(),
+        wallet: slot.clone(),
+        echo_ipc: wallet.echo_ipc(),
+        shutdown: Shutdown::default(),
+        started,
+    });
+    runtime.block_on(async {
+        let addr = (config.rpc_bind, config.rpc_port);
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "Unable to bind the RPC server to {}:{}; is another program using -rpcport={}?",
+                config.rpc_bind, config.rpc_port, config.rpc_port
+            )
+        })?;
+        let (cookie, auth) = match &config.rpc_user_password {
+            Some(up) => (None, RpcAuth::new(&up.user, &up.password)),
+            None => {
+                let path = config.datadir.cookie_path();
+                let (cookie, auth) = CookieFile::create(&path)
+                    .with_context(|| format!("Cannot write the RPC cookie {}", path.display()))?;
+                (Some(cookie), auth)
+            }
+        };
+        watch_signals(ctx.shutdown.clone())?;
+        tracing::info!(
+            "RPC server listening on {}:{}",
+            config.rpc_bind,
+            config.rpc_port
+        );
+        let served = crate::rpc::server::serve(listener, ctx.clone(), auth).await;
+        tracing::info!("RPC server stopped");
+        if let Some(cookie) = cookie {
+            if let Err(e) = cookie.remove() {
+                tracing::warn!("cannot remove the RPC cookie: {e}");
+            }
+        }
+        served.context("RPC server failed")
+    })
+}
+
+/// SIGTERM and SIGINT request shutdown.
+fn watch_signals(shutdown: Shutdown) -> anyhow::Result<()> {
+    let mut terminate = signal(SignalKind::terminate()).context("Cannot watch SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("Cannot watch SIGINT")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received, shutting down"),
+            _ = shutdown.requested() => return,
+        }
+        shutdown.request();
+    });
+    Ok(())
+}
+
+/// The `main` of a node executable: parse `argv` (without the program
+/// name) against `option_sets`, print help or errors, and run the node with
+/// the wallet `make_wallet` gives for the config.
+pub fn node_main<I, S>(
+    usage: &str,
+    option_sets: &[&[OptionSpec]],
+    argv: I,
+    make_wallet: impl FnOnce(&NodeConfig) -> Box<dyn WalletProvider>,
+) -> ExitCode
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let config = match config::load(argv, option_sets) {
+        Ok((args, _)) if args.flag("help") => {
+            println!("{}", help_text(usage, option_sets));
+            return ExitCode::SUCCESS;
+        }
+        Ok((args, datadir)) => NodeConfig::from_args(&args, datadir),
+        Err(e) => Err(e),
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut wallet = make_wallet(&config);
+    match run_node(&config, wallet.as_mut()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
