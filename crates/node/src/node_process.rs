@@ -42,7 +42,17 @@ impl NodeProcess {
         extra_args: &[&str],
         user_password: Option<RpcAuth>,
     ) -> io::Result<NodeProcess> {
-        let port = free_port()?;
+        NodeProcess::start_on_port(binary, datadir, free_port()?, extra_args, user_password)
+    }
+
+    /// [`NodeProcess::start`] on a chosen RPC port.
+    pub fn start_on_port(
+        binary: &Path,
+        datadir: &Path,
+        port: u16,
+        extra_args: &[&str],
+        user_password: Option<RpcAuth>,
+    ) -> io::Result<NodeProcess> {
         let child = Command::new(binary)
             .arg(format!("-datadir={}", datadir.display()))
             .arg(format!("-rpcport={port}"))
