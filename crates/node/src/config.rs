@@ -99,6 +99,11 @@ where
         None => default_datadir()?,
     };
     let datadir = DataDir { root };
+    if args.values("regtest").iter().any(|v| v == "0") {
+        return Err(ConfigError::Invalid(
+            "Kestrel only runs the regression test chain: drop -noregtest / -regtest=0".into(),
+        ));
+    }
     let conf = match args.value("conf") {
         Some(file) => Some(datadir.root.join(file)),
         None => {
@@ -322,6 +327,7 @@ mod tests {
             (&["-rpcuser=u"], "go together"),
             (&["-debug=bogus"], "-debug=bogus"),
             (&["stray"], "unexpected argument 'stray'"),
+            (&["-noregtest"], "only runs the regression test chain"),
         ];
         for (extra, expected) in cases {
             let err = node_config(dir.path(), extra).unwrap_err().to_string();

@@ -2,6 +2,7 @@
 //! console with -printtoconsole; -debug=<category> turns on debug output.
 
 use std::fs::OpenOptions;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -25,6 +26,7 @@ pub fn init(config: &NodeConfig, net_dir: &Path) -> anyhow::Result<()> {
         .with_filter(filter());
     let console_layer = config.print_to_console.then(|| {
         fmt::layer()
+            .with_ansi(std::io::stdout().is_terminal())
             .with_writer(std::io::stdout)
             .with_filter(filter())
     });

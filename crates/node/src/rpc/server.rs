@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
@@ -14,6 +13,10 @@ use tokio::net::TcpListener;
 use super::auth::RpcAuth;
 use super::methods::RpcContext;
 use super::protocol::handle_body;
+
+/// Largest request body accepted (bitcoind allows 32 MB; our calls are
+/// small).
+const MAX_BODY_BYTES: usize = 4 << 20;
 
 struct ServerState {
     ctx: Arc<RpcContext>,
@@ -36,21 +39,16 @@ pub async fn serve(
         .await
 }
 
-async fn handle(
-    State(state): State<Arc<ServerState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if method != Method::POST {
+async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    if request.method() != Method::POST {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
             "JSONRPC server handles only POST requests",
         )
             .into_response();
     }
-    let authorization = headers
+    let authorization = request
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if !state.auth.accepts(authorization) {
@@ -61,13 +59,24 @@ async fn handle(
         )
             .into_response();
     }
-    if uri.path() != "/" {
+    if request.uri().path() != "/" {
         return (
             StatusCode::NOT_FOUND,
             "Unknown path: JSON-RPC is served at /",
         )
             .into_response();
     }
+    // Read only after authentication: strangers cannot make us buffer.
+    let body = match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body unreadable or over {MAX_BODY_BYTES} bytes: {e}"),
+            )
+                .into_response()
+        }
+    };
     tracing::debug!(target: "http", bytes = body.len(), "POST /");
     let call_state = state.clone();
     let reply = match tokio::task::spawn_blocking(move || handle_body(&call_state.ctx, &body)).await
