@@ -106,10 +106,6 @@ impl NodeProcess {
         self.child.id()
     }
 
-    pub fn datadir(&self) -> &Path {
-        &self.datadir
-    }
-
     pub fn cookie_path(&self) -> PathBuf {
         self.datadir
             .join(crate::config::NETWORK_DIR)

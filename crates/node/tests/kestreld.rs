@@ -202,3 +202,26 @@ fn bad_options_are_rejected_before_anything_starts() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("-rpcport=<port>"));
 }
+
+#[test]
+fn config_file_and_debug_categories_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kestrel.conf"), "# test\ndebug=rpc\n").unwrap();
+    let node = start(dir.path(), &[]);
+    node.call("getblockcount", &[]);
+    stop(node);
+    let log = std::fs::read_to_string(dir.path().join("regtest/debug.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("getblockcount")),
+        "{log}"
+    );
+
+    // Without -debug, no debug lines.
+    let quiet = tempfile::tempdir().unwrap();
+    let node = start(quiet.path(), &[]);
+    node.call("getblockcount", &[]);
+    stop(node);
+    let log = std::fs::read_to_string(quiet.path().join("regtest/debug.log")).unwrap();
+    assert!(!log.contains("DEBUG"), "{log}");
+}
