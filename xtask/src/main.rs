@@ -3,6 +3,7 @@
 
 mod build;
 mod depends;
+mod test;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ enum Command {
     /// Build the workspace against depends/<host>/ (multiprocess when the
     /// prefix was built with it).
     Build(build::BuildCmd),
+    /// Lints, unit and integration tests, then the functional suite against
+    /// the monolithic and the multiprocess build. Closes with the counts.
+    Test(test::TestCmd),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Depends(cmd) => cmd.run(),
         Command::Build(cmd) => cmd.run(),
+        Command::Test(cmd) => cmd.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
