@@ -1,0 +1,539 @@
+//! kestrel-ipc between two real processes: this test process and
+//! `kestrel-ipc-testpeer` (a wallet and chain backed by fakes).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use kestrel_interfaces::{
+    rpc_code, Amount, Chain, ChainNotifications, Error, Hash256, Result, Subscription, Tip, COIN,
+};
+use kestrel_ipc::{
+    connect_unix, spawn_process, ChildProcess, Connection, EchoOnlyInit, EventLoop, WalletLoader,
+};
+
+const PEER: &str = env!("CARGO_BIN_EXE_kestrel-ipc-testpeer");
+/// Upper bound for anything that should happen "promptly"; tests fail
+/// rather than hang when it is exceeded.
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// Subscribed notification objects by subscription id.
+type Subscribers = Arc<Mutex<Vec<(u64, Arc<dyn ChainNotifications>)>>>;
+
+/// The node side of the tests: a chain whose `broadcast` can be held (to
+/// keep a call in flight) and whose subscribers are notified on demand.
+#[derive(Default)]
+struct TestChain {
+    height: Mutex<u32>,
+    broadcasts: Mutex<Vec<Vec<u8>>>,
+    subscribers: Subscribers,
+    next_subscriber: Mutex<u64>,
+    hold: Mutex<bool>,
+    hold_changed: Condvar,
+    broadcast_started: Condvar,
+}
+
+impl TestChain {
+    fn connect_block(&self) {
+        let height = {
+            let mut height = self.height.lock().unwrap();
+            *height += 1;
+            *height
+        };
+        let subscribers: Vec<_> = self
+            .subscribers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect();
+        for subscriber in subscribers {
+            subscriber.block_connected(height, &[height as u8; 80]);
+        }
+    }
+
+    fn subscriber_count(&self) -> usize {
+        self.subscribers.lock().unwrap().len()
+    }
+
+    fn set_hold(&self, hold: bool) {
+        *self.hold.lock().unwrap() = hold;
+        self.hold_changed.notify_all();
+    }
+
+    /// Waits until a broadcast is being held.
+    fn wait_broadcast_held(&self) {
+        let broadcasts = self.broadcasts.lock().unwrap();
+        let (_broadcasts, timeout) = self
+            .broadcast_started
+            .wait_timeout_while(broadcasts, PROMPTLY, |b| b.is_empty())
+            .unwrap();
+        assert!(!timeout.timed_out(), "the wallet never called broadcast");
+    }
+}
+
+struct TestSubscription {
+    id: u64,
+    subscribers: Subscribers,
+}
+
+impl Subscription for TestSubscription {}
+
+impl Drop for TestSubscription {
+    fn drop(&mut self) {
+        self.subscribers
+            .lock()
+            .unwrap()
+            .retain(|(id, _)| *id != self.id);
+    }
+}
+
+fn txid_of(tx: &[u8]) -> Hash256 {
+    let mut txid = [0u8; 32];
+    for (i, byte) in tx.iter().enumerate() {
+        txid[i % 32] ^= byte;
+    }
+    txid
+}
+
+impl Chain for TestChain {
+    fn tip(&self) -> Result<Tip> {
+        let height = *self.height.lock().unwrap();
+        Ok(Tip {
+            height,
+            hash: [height as u8; 32],
+        })
+    }
+    fn block_at(&self, height: u32) -> Result<Option<Vec<u8>>> {
+        Ok((height <= *self.height.lock().unwrap()).then(|| vec![height as u8; 80]))
+    }
+    fn mempool(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(self.broadcasts.lock().unwrap().clone())
+    }
+    fn broadcast(&self, tx: &[u8]) -> Result<Hash256> {
+        if tx.starts_with(b"reject") {
+            return Err(Error::Rejected {
+                code: rpc_code::VERIFY_REJECTED,
+                message: "bad-txns-test".into(),
+            });
+        }
+        self.broadcasts.lock().unwrap().push(tx.to_vec());
+        self.broadcast_started.notify_all();
+        let hold = self.hold.lock().unwrap();
+        drop(self.hold_changed.wait_while(hold, |hold| *hold).unwrap());
+        Ok(txid_of(tx))
+    }
+    fn estimate_fee_per_kb(&self) -> Result<Amount> {
+        Ok(2000)
+    }
+    fn register_notifications(
+        &self,
+        notifications: Arc<dyn ChainNotifications>,
+    ) -> Result<Box<dyn Subscription>> {
+        let id = {
+            let mut next = self.next_subscriber.lock().unwrap();
+            *next += 1;
+            *next
+        };
+        self.subscribers.lock().unwrap().push((id, notifications));
+        Ok(Box::new(TestSubscription {
+            id,
+            subscribers: self.subscribers.clone(),
+        }))
+    }
+}
+
+/// Polls `condition` until it holds or `PROMPTLY` passes.
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PROMPTLY;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `f` on a thread and fails the test if it does not return promptly.
+fn within_deadline<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, outcome) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    outcome
+        .recv_timeout(PROMPTLY)
+        .unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+fn spawn_wallet_peer(event_loop: &EventLoop) -> (ChildProcess, Connection) {
+    spawn_process(
+        &event_loop.handle(),
+        Path::new(PEER),
+        &[],
+        Arc::new(EchoOnlyInit),
+    )
+    .expect("spawn the test peer")
+}
+
+#[test]
+fn calls_cross_both_ways_and_a_capability_is_called_back() {
+    let event_loop = EventLoop::start("test-node").unwrap();
+    let (child, connection) = spawn_wallet_peer(&event_loop);
+    let chain = Arc::new(TestChain::default());
+    let loader = connection
+        .remote_init()
+        .make_wallet_loader(chain.clone())
+        .unwrap();
+
+    // Refusals cross with their code and message.
+    match loader.load_wallet("missing") {
+        Err(Error::Rejected { code, message }) => {
+            assert_eq!(code, rpc_code::WALLET_NOT_FOUND);
+            assert_eq!(message, "wallet \"missing\" not found");
+        }
+        Err(other) => panic!("expected Rejected, got {other}"),
+        Ok(_) => panic!("loading a missing wallet succeeded"),
+    }
+    let wallet = loader.load_wallet("w1").unwrap();
+    // The wallet subscribed (a ChainNotifications capability crossed to us);
+    // notifying it calls back into the child.
+    assert_eq!(chain.subscriber_count(), 1);
+    for _ in 0..3 {
+        chain.connect_block();
+    }
+    assert_eq!(wallet.get_balance().unwrap(), 3 * COIN);
+    assert_eq!(wallet.get_new_address().unwrap(), "w1-address-3");
+
+    // A send makes the child call our chain while our call waits for it.
+    let txid = wallet.send_to_address("addr", 5 * COIN).unwrap();
+    let broadcasts = chain.broadcasts.lock().unwrap().clone();
+    assert_eq!(broadcasts.len(), 1);
+    assert!(broadcasts[0].starts_with(b"addr"));
+    assert_eq!(txid, txid_of(&broadcasts[0]));
+    // Our chain's refusal crosses twice (to the wallet and back to us).
+    assert_eq!(
+        wallet.send_to_address("reject-me", 1).unwrap_err(),
+        Error::Rejected {
+            code: rpc_code::VERIFY_REJECTED,
+            message: "bad-txns-test".into()
+        }
+    );
+    assert_eq!(
+        wallet.send_to_address("addr", 0).unwrap_err(),
+        Error::Rejected {
+            code: rpc_code::INVALID_PARAMETER,
+            message: "amount must be positive".into()
+        }
+    );
+
+    // Structured results keep every field.
+    let unspent = wallet.list_unspent(6).unwrap();
+    assert_eq!(
+        unspent.iter().map(|u| u.vout).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(unspent[1].confirmations, 8);
+    assert!(unspent[1].spendable && !unspent[0].spendable);
+    assert_eq!(unspent[2].address, "w1-address-3");
+    let txs = wallet.list_transactions(4).unwrap();
+    assert_eq!(txs.len(), 4);
+    assert_eq!(txs[2].fee, Some(2));
+    assert_eq!(txs[3].fee, None);
+    assert_eq!(txs[3].block_hash, Some([0xbb; 32]));
+    assert_eq!(txs[2].block_hash, None);
+    assert_eq!(txs[3].raw, vec![3u8; 3]);
+    assert_eq!(txs[3].amount, -3000);
+    assert_eq!(wallet.get_transaction(&[3; 32]).unwrap(), txs[3]);
+
+    // Dropping the wallet releases its subscription across the boundary.
+    drop(wallet);
+    eventually("the subscription to end", || chain.subscriber_count() == 0);
+
+    // Closing the connection makes the child exit by itself.
+    connection.close();
+    let status = child
+        .wait_exit(PROMPTLY)
+        .expect("the child exits when its connection closes");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn many_concurrent_calls_and_pipelined_calls() {
+    let event_loop = EventLoop::start("test-node").unwrap();
+    let (_child, connection) = spawn_wallet_peer(&event_loop);
+    let chain = Arc::new(TestChain::default());
+    let wallet = connection
+        .remote_init()
+        .make_wallet_loader(chain.clone())
+        .unwrap()
+        .load_wallet("busy")
+        .unwrap();
+    let echo = Arc::new(connection.remote_init().make_echo().unwrap());
+    let threads: Vec<_> = (0..8u8)
+        .map(|t| {
+            let (wallet, echo) = (wallet.clone(), echo.clone());
+            thread::spawn(move || {
+                for i in 0..100u8 {
+                    let data = [t, i, t ^ i];
+                    assert_eq!(echo.echo(&data).unwrap(), data);
+                    assert_eq!(
+                        wallet.list_transactions(u32::from(i % 5)).unwrap().len(),
+                        usize::from(i % 5)
+                    );
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    // 100 calls in flight from one thread.
+    let pending: Vec<_> = (0..100u32)
+        .map(|i| echo.echo_async(&i.to_le_bytes()))
+        .collect();
+    let replies = futures::executor::block_on(futures::future::join_all(pending));
+    for (i, reply) in replies.into_iter().enumerate() {
+        assert_eq!(reply.unwrap(), (i as u32).to_le_bytes());
+    }
+}
+
+#[test]
+fn killing_the_child_mid_call_fails_calls_and_reaps_it() {
+    let event_loop = EventLoop::start("test-node").unwrap();
+    let (child, connection) = spawn_wallet_peer(&event_loop);
+    let chain = Arc::new(TestChain::default());
+    let wallet = connection
+        .remote_init()
+        .make_wallet_loader(chain.clone())
+        .unwrap()
+        .load_wallet("doomed")
+        .unwrap();
+    chain.set_hold(true);
+    let in_flight = {
+        let wallet = wallet.clone();
+        thread::spawn(move || wallet.send_to_address("addr", COIN))
+    };
+    chain.wait_broadcast_held();
+    child.kill();
+
+    let outcome = within_deadline("the in-flight call", move || in_flight.join().unwrap());
+    match outcome {
+        Err(Error::Disconnected(what, why)) => {
+            assert_eq!(what, "Wallet");
+            assert!(why.contains("kestrel-ipc-testpeer"), "{why}");
+        }
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    let later = within_deadline("a later call", move || wallet.get_balance());
+    assert!(matches!(later, Err(Error::Disconnected(..))), "{later:?}");
+    assert!(connection.wait_closed(PROMPTLY).is_some());
+
+    let status = child
+        .wait_exit(PROMPTLY)
+        .expect("the killed child is reaped");
+    assert!(!status.success());
+    assert!(
+        !Path::new(&format!("/proc/{}", child.pid())).exists(),
+        "the child is still a zombie"
+    );
+    chain.set_hold(false);
+}
+
+/// A `kestrel-ipc-testpeer -ipcbind` process with its stdout lines on a
+/// channel and its stderr in a file.
+struct BindPeer {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: PathBuf,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl BindPeer {
+    fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("regtest/sockets/node.sock");
+        let stderr = dir.path().join("stderr.log");
+        let mut child = Command::new(PEER)
+            .arg("-ipcbind=unix")
+            .args(extra)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = lines_of(child.stdout.take().unwrap());
+        let peer = Self {
+            child,
+            stdout,
+            stderr,
+            socket,
+            _dir: dir,
+        };
+        let first = peer.next_line();
+        assert!(first.starts_with("listening on"), "{first}");
+        peer
+    }
+
+    fn next_line(&self) -> String {
+        self.stdout
+            .recv_timeout(PROMPTLY)
+            .expect("a line from the test peer")
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap()
+    }
+
+    fn interrupt(&self) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PROMPTLY;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the -ipcbind process did not exit"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for BindPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines_of(output: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (line_tx, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(|l| l.ok()) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+#[test]
+fn listener_survives_garbage_and_abrupt_close() {
+    let mut peer = BindPeer::start(&["-debug=ipc"]);
+    let dir_mode = std::fs::metadata(peer.socket.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700);
+    let socket_meta = std::fs::symlink_metadata(&peer.socket).unwrap();
+    assert!(socket_meta.file_type().is_socket());
+    assert_eq!(socket_meta.permissions().mode() & 0o777, 0o600);
+
+    // Garbage: the server drops that connection (we read EOF) ...
+    let mut garbage = std::os::unix::net::UnixStream::connect(&peer.socket).unwrap();
+    garbage.set_read_timeout(Some(PROMPTLY)).unwrap();
+    garbage.write_all(&[0xff; 64]).unwrap();
+    let mut rest = Vec::new();
+    let read = garbage.read_to_end(&mut rest);
+    assert!(
+        read.is_ok() || rest.is_empty(),
+        "the server kept the garbage connection open"
+    );
+    // ... an abrupt close ...
+    drop(std::os::unix::net::UnixStream::connect(&peer.socket).unwrap());
+
+    // ... and a real client is still served.
+    let event_loop = EventLoop::start("test-client").unwrap();
+    let connection =
+        connect_unix(&event_loop.handle(), &peer.socket, Arc::new(EchoOnlyInit)).unwrap();
+    let chain = connection.remote_init().make_chain().unwrap();
+    assert_eq!(chain.tip().unwrap().height, 0);
+    assert_eq!(chain.estimate_fee_per_kb().unwrap(), 1000);
+
+    peer.interrupt();
+    assert!(peer.wait_exit().success());
+    let log = peer.stderr();
+    assert!(
+        log.contains("IPC connection to client #1") && log.contains("failed"),
+        "{log}"
+    );
+}
+
+#[test]
+fn debug_ipc_logs_each_request_and_response_as_text() {
+    let mut peer = BindPeer::start(&["-debug=ipc"]);
+    let event_loop = EventLoop::start("test-client").unwrap();
+    let connection =
+        connect_unix(&event_loop.handle(), &peer.socket, Arc::new(EchoOnlyInit)).unwrap();
+    let chain = connection.remote_init().make_chain().unwrap();
+    assert_eq!(chain.block_at(0).unwrap(), Some(vec![0u8; 8]));
+    assert_eq!(chain.block_at(4242).unwrap(), None);
+    peer.interrupt();
+    peer.wait_exit();
+    let log = peer.stderr();
+    let pid = peer.child.id();
+    let request = log
+        .lines()
+        .find(|l| l.contains("Chain.blockAt request") && l.contains("height = 4242"))
+        .unwrap_or_else(|| panic!("no blockAt request line in:\n{log}"));
+    assert!(
+        request.contains("kestrel-ipc-testpeer") && request.contains(&format!("pid={pid}")),
+        "{request}"
+    );
+    assert!(request.contains("server"), "{request}");
+    let response = log
+        .lines()
+        .find(|l| {
+            l.contains("Chain.blockAt response") && l.contains("block = 0x\"0000000000000000\"")
+        })
+        .unwrap_or_else(|| panic!("no blockAt response line in:\n{log}"));
+    assert!(response.contains(&format!("pid={pid}")), "{response}");
+}
+
+#[test]
+fn sigint_with_a_client_attached_exits_promptly_and_the_client_notices() {
+    let mut server = BindPeer::start(&[]);
+    let mut client = Command::new(PEER)
+        .arg(format!("-ipcconnect=unix:{}", server.socket.display()))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client_lines = lines_of(client.stdout.take().unwrap());
+    let attached = client_lines
+        .recv_timeout(PROMPTLY)
+        .expect("the client attached");
+    assert_eq!(attached, "attached tip=0");
+
+    server.interrupt();
+    assert_eq!(server.next_line(), "shutdown complete (Interrupt)");
+    assert!(server.wait_exit().success());
+    assert!(!server.socket.exists(), "the socket file was left behind");
+
+    let lost = client_lines
+        .recv_timeout(PROMPTLY)
+        .expect("the client noticed");
+    assert!(lost.starts_with("lost: Chain is not available"), "{lost}");
+    let status = within_deadline("the client's exit", move || client.wait().unwrap());
+    assert!(status.success());
+}
+
+#[test]
+fn bad_ipcfd_is_refused_with_a_clear_error() {
+    let output = Command::new(PEER).arg("-ipcfd=99").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("-ipcfd=99") && stderr.contains("not an open socket"),
+        "{stderr}"
+    );
+}
