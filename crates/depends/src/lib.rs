@@ -6,7 +6,8 @@
 //! the pinned SHA-256) -> [`builder`] (configure/make in a scratch dir,
 //! install into staging, pack with [`archive`]) -> [`install`] (unpack into
 //! `depends/<host>/`, write the [`toolchain_files`] and the manifest).
-//! [`pipeline`] ties the stages together under the [`lock`].
+//! [`pipeline`] ties the stages together under the [`lock`]; [`reproducible`]
+//! compares two builds.
 
 pub mod archive;
 pub mod builder;
@@ -19,6 +20,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod recipe;
+pub mod reproducible;
 pub mod toolchain_files;
 
 pub use pipeline::{Config, Depends};
