@@ -2,9 +2,13 @@
 //!
 //! Coins and transactions are not stored: they are rebuilt from the chain
 //! on load, so the file only has to hold what cannot be recomputed.
+//!
+//! The file holds private keys, so it is readable by its owner only (0600),
+//! like bitcoind's wallet files under its default umask.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use kestrel_chain::PrivateKey;
@@ -12,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped on an incompatible change of the file layout.
 const FORMAT_VERSION: u32 = 1;
+
+/// Owner read/write only: the file holds private keys.
+const FILE_MODE: u32 = 0o600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -82,6 +89,9 @@ impl WalletFile {
             file.save(&[])?;
             return Ok((file, Vec::new()));
         }
+        // Files written before the mode was enforced were world-readable.
+        fs::set_permissions(path, fs::Permissions::from_mode(FILE_MODE))
+            .map_err(io_err("restricting to its owner (mode 0600) the", path))?;
         let text = fs::read_to_string(path).map_err(io_err("reading", path))?;
         let invalid = |reason: String| FileError::Invalid {
             path: path.to_path_buf(),
@@ -132,8 +142,17 @@ impl WalletFile {
                 source,
             }
         };
-        let mut file = File::create(&tmp).map_err(io_err("creating a temporary copy of"))?;
-        file.write_all(&json)
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(FILE_MODE)
+            .open(&tmp)
+            .map_err(io_err("creating a temporary copy of"))?;
+        // `mode` applies only to a new file; a temp file left by a crash
+        // keeps its old mode unless set here.
+        file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+            .and_then(|_| file.write_all(&json))
             .and_then(|_| file.sync_all())
             .map_err(io_err("writing a temporary copy of"))?;
         fs::rename(&tmp, &self.path).map_err(io_err("replacing"))?;
@@ -147,5 +166,57 @@ fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn one_key() -> Vec<StoredKey> {
+        vec![StoredKey {
+            key: PrivateKey::generate().unwrap(),
+            change: false,
+        }]
+    }
+
+    #[test]
+    fn new_and_saved_wallet_files_are_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wallet.json");
+        let (file, _) = WalletFile::open(&path).unwrap();
+        assert_eq!(mode(&path), FILE_MODE);
+        file.save(&one_key()).unwrap();
+        assert_eq!(mode(&path), FILE_MODE);
+    }
+
+    #[test]
+    fn world_readable_files_are_tightened_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wallet.json");
+        drop(WalletFile::open(&path).unwrap());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let (_file, keys) = WalletFile::open(&path).unwrap();
+        assert!(keys.is_empty());
+        assert_eq!(mode(&path), FILE_MODE);
+    }
+
+    #[test]
+    fn a_stale_world_readable_temp_file_does_not_pass_on_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wallet.json");
+        let (file, _) = WalletFile::open(&path).unwrap();
+        let tmp = path.with_extension("json.tmp");
+        fs::write(&tmp, b"left by a crash").unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644)).unwrap();
+        file.save(&one_key()).unwrap();
+        assert_eq!(mode(&path), FILE_MODE);
+        drop(file);
+        let (_, keys) = WalletFile::open(&path).unwrap();
+        assert_eq!(keys.len(), 1);
     }
 }
