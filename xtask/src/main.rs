@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's automation as plain Rust. Thin: the logic
 //! lives in `crates/depends` and the crates it drives.
 
+mod bench;
 mod build;
 mod depends;
 mod test;
@@ -34,6 +35,8 @@ enum Command {
     /// Lints, unit and integration tests, then the functional suite against
     /// the monolithic and the multiprocess build. Closes with the counts.
     Test(test::TestCmd),
+    /// Benchmarks that print ratios against a baseline from the same run.
+    Bench(bench::BenchCmd),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Depends(cmd) => cmd.run(),
         Command::Build(cmd) => cmd.run(),
         Command::Test(cmd) => cmd.run(),
+        Command::Bench(cmd) => cmd.run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

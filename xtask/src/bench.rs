@@ -1,0 +1,186 @@
+//! `cargo xtask bench`: benchmarks that print ratios against a baseline
+//! measured in the same run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use kestrel_depends::install::Manifest;
+use kestrel_depends::progress::Progress;
+use kestrel_depends::{Config, Depends};
+
+use crate::{workspace_root, BUILD_TRIPLE};
+
+#[derive(Args)]
+pub struct BenchCmd {
+    #[command(subcommand)]
+    what: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// No-op `depends` against stat-ing its outputs; a cold native_capnp
+    /// build against the tarball's own configure + make by hand.
+    Depends {
+        /// Repetitions of each no-op measurement.
+        #[arg(long, default_value_t = 20)]
+        noop_runs: u32,
+        /// Skip the cold build comparison (it takes minutes).
+        #[arg(long)]
+        no_cold: bool,
+    },
+}
+
+impl BenchCmd {
+    pub fn run(self) -> Result<()> {
+        match self.what {
+            Bench::Depends { noop_runs, no_cold } => bench_depends(noop_runs, !no_cold),
+        }
+    }
+}
+
+fn bench_depends(noop_runs: u32, cold: bool) -> Result<()> {
+    let root = workspace_root();
+    let config = Config::new(&root, BUILD_TRIPLE, BUILD_TRIPLE);
+    let prefix = config.prefix();
+    Depends::load(config.clone(), Progress::quiet())?.run()?;
+
+    println!("== no-op depends ({noop_runs} runs each, median) ==");
+    let stat = median(noop_runs, || {
+        let manifest = Manifest::read(&prefix).context("no manifest")?;
+        anyhow::ensure!(manifest.files_present(&prefix));
+        Ok(())
+    })?;
+    let in_process = median(noop_runs, || {
+        let report = Depends::load(config.clone(), Progress::quiet())?.run()?;
+        anyhow::ensure!(report.up_to_date, "not a no-op: {report:?}");
+        Ok(())
+    })?;
+    let exe = std::env::current_exe()?;
+    let xtask_process = median(noop_runs, || {
+        quiet_status(Command::new(&exe).args(["depends", "--host", BUILD_TRIPLE]))
+    })?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let via_cargo = median(noop_runs.min(10), || {
+        quiet_status(Command::new(&cargo).current_dir(&root).args([
+            "xtask",
+            "depends",
+            "--host",
+            BUILD_TRIPLE,
+        ]))
+    })?;
+    let row = |name: &str, d: Duration| {
+        println!(
+            "{name:<34} {:>9.3} ms  {:>7.1}x stat",
+            ms(d),
+            d.as_secs_f64() / stat.as_secs_f64()
+        )
+    };
+    row("stat of the outputs (baseline)", stat);
+    row("Depends::run in process", in_process);
+    row("xtask depends (process)", xtask_process);
+    row("cargo xtask depends", via_cargo);
+
+    if cold {
+        bench_cold(&root, &config)?;
+    }
+    Ok(())
+}
+
+/// One cold build of native_capnp through the pipeline, against the same
+/// tarball built by hand with its own configure + make.
+fn bench_cold(root: &Path, config: &Config) -> Result<()> {
+    println!("\n== cold native_capnp build, {} jobs ==", config.jobs);
+    let scratch = tempfile::tempdir()?;
+    let depends = Depends::load(config.clone(), Progress::quiet())?;
+    let recipe = depends.book.get("native_capnp")?;
+    let tarball = config.sources_dir.join(&recipe.spec.source.file_name);
+
+    let by_hand_dir = scratch.path().join("by-hand");
+    kestrel_depends::archive::unpack(&tarball, &by_hand_dir, 1)?;
+    let targets = recipe.spec.build.make_targets.clone();
+    let options = recipe.spec.build.configure_options.clone();
+    let t = Instant::now();
+    quiet_status(
+        Command::new("sh")
+            .arg("./configure")
+            .args(&options)
+            .current_dir(&by_hand_dir),
+    )?;
+    quiet_status(
+        Command::new("make")
+            .arg(format!("-j{}", config.jobs))
+            .args(&targets)
+            .current_dir(&by_hand_dir),
+    )?;
+    let by_hand = t.elapsed();
+
+    // A private tree with the real recipes and toolchains and the verified
+    // source cache, so the pipeline does everything but download.
+    let tree = scratch.path().join("tree");
+    copy_dir(
+        &root.join("depends/packages"),
+        &tree.join("depends/packages"),
+    )?;
+    copy_dir(&root.join("toolchains"), &tree.join("toolchains"))?;
+    let mut cold_config = config.clone();
+    cold_config.root = tree.clone();
+    let t = Instant::now();
+    let report = Depends::load(cold_config, Progress::quiet())?.run()?;
+    let pipeline = t.elapsed();
+    anyhow::ensure!(
+        report.built.iter().any(|p| p == "native_capnp"),
+        "cold run built nothing: {report:?}"
+    );
+
+    println!(
+        "configure + make by hand (baseline) {:>8.1} s",
+        by_hand.as_secs_f64()
+    );
+    println!(
+        "cargo xtask depends, cold           {:>8.1} s  {:.3}x by hand",
+        pipeline.as_secs_f64(),
+        pipeline.as_secs_f64() / by_hand.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn median(runs: u32, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
+    let mut times = Vec::with_capacity(runs as usize);
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn quiet_status(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest: PathBuf = to.join(entry.file_name());
+        std::fs::copy(entry.path(), &dest)
+            .with_context(|| format!("copying {}", entry.path().display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,383 @@
+//! `cargo xtask verify-reproducible`: builds the depends tree and the
+//! release executables twice, from two checkouts of HEAD at paths of
+//! different lengths, with different umask, TZ and locale, the second
+//! without network, and compares the bytes. The comparing lives in
+//! `kestrel_depends::reproducible`.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use kestrel_depends::install::{hash_tree, Manifest};
+use kestrel_depends::progress::Progress;
+use kestrel_depends::reproducible::{
+    compare_manifests, compare_trees, sha256sums, Difference, PATH_BEARING_FILES,
+};
+use kestrel_depends::{Config, Depends};
+
+use crate::build::PRODUCT_PACKAGES;
+use crate::{workspace_root, BUILD_TRIPLE};
+
+#[derive(Args)]
+pub struct VerifyReproducibleCmd {
+    /// Host triple to build for (default: this machine's).
+    #[arg(long, default_value = BUILD_TRIPLE)]
+    pub host: String,
+    /// Keep the two checkouts and their build trees even when all matched.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// The node's two feature sets; each is built and compared.
+const FLAVORS: &[(&str, Option<&str>)] = &[
+    ("monolithic", None),
+    ("multiprocess", Some("kestrel-node/multiprocess")),
+];
+
+/// Variables passed through to the builds; everything else is cleared so
+/// the two builds differ only where this command makes them differ.
+const PASSED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "CARGO_HOME",
+    "RUSTUP_HOME",
+    "RUSTUP_TOOLCHAIN",
+    "CC",
+    "CXX",
+    "STRIP",
+    "MAKE",
+];
+
+/// One of the two builds and the environment that sets it apart.
+struct Checkout {
+    label: &'static str,
+    dir: PathBuf,
+    umask: &'static str,
+    tz: &'static str,
+    locale: &'static str,
+    /// Run in a new network namespace with cargo offline.
+    no_network: bool,
+}
+
+impl Checkout {
+    /// `program` run in the checkout under this build's umask and
+    /// environment (and without network when `no_network`).
+    fn command(&self, program: &str, sources: &Path) -> Command {
+        let mut cmd = if self.no_network {
+            let mut unshare = Command::new("unshare");
+            unshare.args(["--net", "--", "sh"]);
+            unshare
+        } else {
+            Command::new("sh")
+        };
+        // umask is process state, not environment: set it in a shell that
+        // then becomes the program.
+        cmd.args(["-c", "umask \"$0\" && exec \"$@\"", self.umask, program]);
+        cmd.current_dir(&self.dir).env_clear();
+        for name in PASSED_ENV {
+            if let Some(value) = std::env::var_os(name) {
+                cmd.env(name, value);
+            }
+        }
+        cmd.env("TZ", self.tz)
+            .env("LANG", self.locale)
+            .env("LC_ALL", self.locale)
+            .env("CARGO_TARGET_DIR", self.dir.join("target"))
+            .env("SOURCES_PATH", sources);
+        if self.no_network {
+            cmd.env("CARGO_NET_OFFLINE", "true");
+        }
+        cmd
+    }
+
+    fn bins_dir(&self) -> PathBuf {
+        self.dir.with_extension("bins")
+    }
+}
+
+impl VerifyReproducibleCmd {
+    pub fn run(self) -> Result<()> {
+        let root = workspace_root();
+        let host = &self.host;
+        let commit = git_output(&root, &["rev-parse", "HEAD"])?;
+        println!("verifying commit {commit} for {host}");
+        if !git_output(&root, &["status", "--porcelain", "--untracked-files=no"])?.is_empty() {
+            println!("note: uncommitted changes are not included; only the committed tree is built");
+        }
+
+        // Sources come from this checkout's verified cache, so the builds
+        // need no network for them.
+        let mut config = Config::new(&root, host, BUILD_TRIPLE);
+        if let Some(dir) = std::env::var_os("SOURCES_PATH") {
+            config.sources_dir = dir.into();
+        }
+        let sources = std::path::absolute(&config.sources_dir)?;
+        step("sources (verified against the pinned hashes)");
+        for path in Depends::load(config, Progress::for_stderr())?.download()? {
+            println!("{}", path.display());
+        }
+
+        let no_network = unshare_available();
+        let work = std::env::temp_dir().join(format!("kestrel-reproducible-{}", std::process::id()));
+        if work.exists() {
+            fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+        }
+        fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+        let checkouts = [
+            Checkout {
+                label: "first",
+                dir: work.join("a"),
+                umask: "022",
+                tz: "UTC",
+                locale: "C.UTF-8",
+                no_network: false,
+            },
+            Checkout {
+                label: "second",
+                dir: work.join("second-checkout-at-a-longer-path"),
+                umask: "077",
+                tz: "NZST-12NZDT",
+                locale: "POSIX",
+                no_network,
+            },
+        ];
+        for checkout in &checkouts {
+            self.build(&root, &commit, checkout, &sources)?;
+        }
+
+        let [first, second] = &checkouts;
+        let mut differences = 0;
+        step("compare");
+        let manifest = |c: &Checkout| {
+            let prefix = c.dir.join("depends").join(host);
+            Manifest::read(&prefix)
+                .with_context(|| format!("no readable manifest in {}", prefix.display()))
+        };
+        let (m1, m2) = (manifest(first)?, manifest(second)?);
+        let compared = m1.files.len() - PATH_BEARING_FILES.len();
+        differences += report(
+            &format!(
+                "depends/{host}/manifest.json ({compared} files; {} left out: they name the checkout path by design)",
+                PATH_BEARING_FILES.join(", ")
+            ),
+            &compare_manifests(&m1, &m2),
+        );
+        let built = |c: &Checkout| c.dir.join("depends/built").join(host);
+        differences += report(
+            &format!("depends/built/{host}/ archives ({})", list(&built(first))?),
+            &compare_trees(&built(first), &built(second))?,
+        );
+        let binaries = hash_tree(&first.bins_dir())?;
+        differences += report(
+            &format!(
+                "release executables ({})",
+                binaries.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            &compare_trees(&first.bins_dir(), &second.bins_dir())?,
+        );
+        if differences > 0 {
+            bail!(
+                "{differences} files differ between the two builds; both trees are kept in {}",
+                work.display()
+            );
+        }
+
+        let release = root.join("target/reproducible").join(host);
+        if release.exists() {
+            fs::remove_dir_all(&release)
+                .with_context(|| format!("removing {}", release.display()))?;
+        }
+        copy_tree(&first.bins_dir(), &release)?;
+        let sums_path = release.join("SHA256SUMS");
+        fs::write(&sums_path, sha256sums(&binaries))
+            .with_context(|| format!("writing {}", sums_path.display()))?;
+        print!("\n{}", sha256sums(&binaries));
+        println!(
+            "reproducible: all files match. SHA256SUMS: {} (check with: cd {} && sha256sum -c SHA256SUMS)",
+            sums_path.display(),
+            release.display()
+        );
+        if self.keep {
+            println!("kept the checkouts in {}", work.display());
+        } else {
+            fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Clone, depends, and the release build of every flavor in `checkout`;
+    /// the executables are copied to its `bins_dir`, one dir per flavor.
+    fn build(&self, root: &Path, commit: &str, checkout: &Checkout, sources: &Path) -> Result<()> {
+        let host = &self.host;
+        let c = checkout;
+        step(&format!(
+            "{} build in {} (umask {}, TZ={}, LC_ALL={}{})",
+            c.label,
+            c.dir.display(),
+            c.umask,
+            c.tz,
+            c.locale,
+            if c.no_network {
+                ", no network"
+            } else {
+                ""
+            }
+        ));
+        // The clone runs in the parent; it gets the build's umask too, so
+        // the checked-out files' modes differ between the two builds.
+        let mut clone = c.command("git", sources);
+        clone
+            .current_dir(c.dir.parent().expect("checkout dir has a parent"))
+            .args(["clone", "--quiet", "--local", "--no-checkout"])
+            .arg(root)
+            .arg(&c.dir);
+        run(&mut clone)?;
+        run(c
+            .command("git", sources)
+            .args(["checkout", "--quiet", "--detach", commit]))?;
+        if !c.no_network {
+            // Fills cargo's cache for the lock file of this commit, so the
+            // build without network finds every crate.
+            run(c.command("cargo", sources).args(["fetch", "--locked"]))?;
+        }
+        let mut depends = c.command("cargo", sources);
+        depends.args(["--locked", "xtask", "depends", "--host", host, "--multiprocess"]);
+        if c.no_network {
+            depends.arg("--offline");
+        }
+        run(&mut depends)?;
+        let cargo_config = c.dir.join("depends").join(host).join("cargo-config.toml");
+        let release_dir = c.dir.join("target").join(host).join("release");
+        for (flavor, feature) in FLAVORS {
+            let mut build = c.command("cargo", sources);
+            build
+                .args(["build", "--release", "--locked"])
+                .arg("--config")
+                .arg(&cargo_config);
+            if c.no_network {
+                build.arg("--offline");
+            }
+            for package in PRODUCT_PACKAGES {
+                build.args(["--package", package]);
+            }
+            if let Some(feature) = feature {
+                build.args(["--features", feature]);
+            }
+            run(&mut build)?;
+            copy_executables(&release_dir, &c.bins_dir().join(flavor))?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `unshare --net` works here (it needs root or user namespaces);
+/// says what the second build loses when it does not.
+fn unshare_available() -> bool {
+    match Command::new("unshare").args(["--net", "true"]).output() {
+        Ok(out) if out.status.success() => true,
+        result => {
+            let why = match result {
+                Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                Err(e) => e.to_string(),
+            };
+            println!(
+                "warning: `unshare --net` is unavailable ({why}); the second build runs with \
+                 cargo --offline and `depends --offline` but can still reach the network. \
+                 Run as root (or with user namespaces enabled) to build without network."
+            );
+            false
+        }
+    }
+}
+
+/// Prints the outcome of one comparison; returns the number of differences.
+fn report(what: &str, differences: &[Difference]) -> usize {
+    if differences.is_empty() {
+        println!("match: {what}");
+    } else {
+        println!("DIFFER: {what}: {} files", differences.len());
+        for d in differences {
+            println!("  {}", d.to_string().replace('\n', "\n  "));
+        }
+    }
+    differences.len()
+}
+
+fn list(dir: &Path) -> Result<String> {
+    Ok(hash_tree(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .into_keys()
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+/// Copies the executables cargo put directly in `release_dir` (not its
+/// `deps/`, `build/`, libraries or `.d` files) into `to`.
+fn copy_executables(release_dir: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    let mut copied = 0;
+    for entry in
+        fs::read_dir(release_dir).with_context(|| format!("reading {}", release_dir.display()))?
+    {
+        let path = entry?.path();
+        let meta = fs::metadata(&path)?;
+        if meta.is_file() && meta.permissions().mode() & 0o111 != 0 && path.extension().is_none()
+        {
+            fs::copy(&path, to.join(path.file_name().expect("a file has a name")))
+                .with_context(|| format!("copying {}", path.display()))?;
+            copied += 1;
+        }
+    }
+    if copied == 0 {
+        bail!("the release build left no executables in {}", release_dir.display());
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn git_output(root: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .current_dir(root)
+        .args(args)
+        .output()
+        .context("running git")?;
+    if !out.status.success() {
+        bail!(
+            "git {} failed in {}: {}",
+            args.join(" "),
+            root.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn step(what: &str) {
+    println!("\n== {what} ==");
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
