@@ -33,7 +33,9 @@ const STREAM_BUFFER: usize = 64 * 1024;
 /// is killed.
 const CHILD_EXIT_GRACE: Duration = Duration::from_secs(5);
 
-/// One connection to another process.
+/// One connection to another process. Dropping it does not close the
+/// connection (this process keeps serving the peer, as a listener must);
+/// [`Connection::close`] does.
 pub struct Connection {
     remote_init: InitProxy,
     peer: Arc<Peer>,
