@@ -31,12 +31,16 @@ enum Bench {
         #[arg(long)]
         no_cold: bool,
     },
+    /// IPC round trips and pipelined throughput: raw socketpair, bare
+    /// capnp-rpc, kestrel-ipc (debug off/on), in-process; free and pinned.
+    Ipc,
 }
 
 impl BenchCmd {
     pub fn run(self) -> Result<()> {
         match self.what {
             Bench::Depends { noop_runs, no_cold } => bench_depends(noop_runs, !no_cold),
+            Bench::Ipc => cargo_bench("kestrel-ipc", "ipc"),
         }
     }
 }
@@ -144,6 +148,33 @@ fn bench_cold(root: &Path, config: &Config) -> Result<()> {
         pipeline.as_secs_f64(),
         pipeline.as_secs_f64() / by_hand.as_secs_f64()
     );
+    Ok(())
+}
+
+/// Runs a crate's `harness = false` bench against the depends prefix of the
+/// build machine (the multiprocess crates need its `capnp`).
+fn cargo_bench(package: &str, bench: &str) -> Result<()> {
+    let root = workspace_root();
+    Depends::load(
+        Config::new(&root, BUILD_TRIPLE, BUILD_TRIPLE),
+        Progress::for_stderr(),
+    )?
+    .run()?;
+    let cargo_config = root
+        .join("depends")
+        .join(BUILD_TRIPLE)
+        .join("cargo-config.toml");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(&root)
+        .arg("bench")
+        .arg("--config")
+        .arg(&cargo_config)
+        .args(["--package", package, "--bench", bench])
+        .status()
+        .context("running cargo bench")?;
+    if !status.success() {
+        bail!("cargo bench -p {package} --bench {bench} failed ({status})");
+    }
     Ok(())
 }
 

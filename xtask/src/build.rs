@@ -10,7 +10,7 @@ use kestrel_depends::install::Manifest;
 use crate::{workspace_root, BUILD_TRIPLE};
 
 /// Packages that make up the node's executables.
-const PRODUCT_PACKAGES: &[&str] = &["kestrel-node", "kestrel-cli"];
+pub const PRODUCT_PACKAGES: &[&str] = &["kestrel-node", "kestrel-cli"];
 
 #[derive(Args)]
 pub struct BuildCmd {

@@ -4,6 +4,7 @@
 mod bench;
 mod build;
 mod depends;
+mod reproducible;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,10 @@ enum Command {
     /// Lints, unit and integration tests, then the functional suite against
     /// the monolithic and the multiprocess build. Closes with the counts.
     Test(test::TestCmd),
+    /// Build depends and the release executables twice (two checkouts of
+    /// HEAD, different paths/umask/TZ/locale, the second without network),
+    /// compare the bytes and write SHA256SUMS.
+    VerifyReproducible(reproducible::VerifyReproducibleCmd),
     /// Benchmarks that print ratios against a baseline from the same run.
     Bench(bench::BenchCmd),
 }
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
         Command::Depends(cmd) => cmd.run(),
         Command::Build(cmd) => cmd.run(),
         Command::Test(cmd) => cmd.run(),
+        Command::VerifyReproducible(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
     };
     match result {

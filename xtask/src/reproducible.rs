@@ -106,7 +106,9 @@ impl VerifyReproducibleCmd {
         let commit = git_output(&root, &["rev-parse", "HEAD"])?;
         println!("verifying commit {commit} for {host}");
         if !git_output(&root, &["status", "--porcelain", "--untracked-files=no"])?.is_empty() {
-            println!("note: uncommitted changes are not included; only the committed tree is built");
+            println!(
+                "note: uncommitted changes are not included; only the committed tree is built"
+            );
         }
 
         // Sources come from this checkout's verified cache, so the builds
@@ -122,7 +124,8 @@ impl VerifyReproducibleCmd {
         }
 
         let no_network = unshare_available();
-        let work = std::env::temp_dir().join(format!("kestrel-reproducible-{}", std::process::id()));
+        let work =
+            std::env::temp_dir().join(format!("kestrel-reproducible-{}", std::process::id()));
         if work.exists() {
             fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
         }
@@ -158,7 +161,11 @@ impl VerifyReproducibleCmd {
                 .with_context(|| format!("no readable manifest in {}", prefix.display()))
         };
         let (m1, m2) = (manifest(first)?, manifest(second)?);
-        let compared = m1.files.len() - PATH_BEARING_FILES.len();
+        let compared = m1
+            .files
+            .keys()
+            .filter(|path| !PATH_BEARING_FILES.contains(&path.as_str()))
+            .count();
         differences += report(
             &format!(
                 "depends/{host}/manifest.json ({compared} files; {} left out: they name the checkout path by design)",
@@ -221,11 +228,7 @@ impl VerifyReproducibleCmd {
             c.umask,
             c.tz,
             c.locale,
-            if c.no_network {
-                ", no network"
-            } else {
-                ""
-            }
+            if c.no_network { ", no network" } else { "" }
         ));
         // The clone runs in the parent; it gets the build's umask too, so
         // the checked-out files' modes differ between the two builds.
@@ -245,7 +248,14 @@ impl VerifyReproducibleCmd {
             run(c.command("cargo", sources).args(["fetch", "--locked"]))?;
         }
         let mut depends = c.command("cargo", sources);
-        depends.args(["--locked", "xtask", "depends", "--host", host, "--multiprocess"]);
+        depends.args([
+            "--locked",
+            "xtask",
+            "depends",
+            "--host",
+            host,
+            "--multiprocess",
+        ]);
         if c.no_network {
             depends.arg("--offline");
         }
@@ -325,15 +335,17 @@ fn copy_executables(release_dir: &Path, to: &Path) -> Result<()> {
     {
         let path = entry?.path();
         let meta = fs::metadata(&path)?;
-        if meta.is_file() && meta.permissions().mode() & 0o111 != 0 && path.extension().is_none()
-        {
+        if meta.is_file() && meta.permissions().mode() & 0o111 != 0 && path.extension().is_none() {
             fs::copy(&path, to.join(path.file_name().expect("a file has a name")))
                 .with_context(|| format!("copying {}", path.display()))?;
             copied += 1;
         }
     }
     if copied == 0 {
-        bail!("the release build left no executables in {}", release_dir.display());
+        bail!(
+            "the release build left no executables in {}",
+            release_dir.display()
+        );
     }
     Ok(())
 }

@@ -5,6 +5,8 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fsutil::write_atomically;
+
 /// What `toolchains/<triple>.toml` says about a host triple.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +95,7 @@ pub fn supported_triples(toolchains_dir: &Path) -> Vec<String> {
 
 /// A C or C++ compiler as the `cc` crate finds it for a triple (honouring
 /// `CC`/`CXX`, `CC_<triple>` and the cross prefix).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compiler {
     pub path: PathBuf,
     /// Flags `cc` adds for the triple (e.g. `-m64`, `-fPIC`).
@@ -101,7 +103,7 @@ pub struct Compiler {
 }
 
 /// The C and C++ compilers for one triple.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compilers {
     pub triple: String,
     pub cc: Compiler,
@@ -175,6 +177,106 @@ impl Compilers {
     }
 }
 
+/// Compilers with their identity, remembered between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentifiedCompilers {
+    pub compilers: Compilers,
+    pub identity: String,
+}
+
+/// What decides detection and identity: the variables the `cc` crate reads,
+/// `PATH`, and the size and mtime of each compiler's real file. Equal keys
+/// give equal results, so the cache never needs running the compilers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct DetectionKey {
+    target: String,
+    build: String,
+    env: Vec<(String, String)>,
+    files: Vec<(PathBuf, u64, i64)>,
+}
+
+impl DetectionKey {
+    fn new(target: &str, build: &str, compilers: &[&Compiler]) -> DetectionKey {
+        // Prefixes of every variable the cc crate consults.
+        const PREFIXES: &[&str] = &[
+            "CC", "CXX", "CFLAGS", "CXXFLAGS", "TARGET_", "HOST_", "CRATE_CC", "PATH",
+        ];
+        let mut env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| PREFIXES.iter().any(|p| k.starts_with(p)))
+            .collect();
+        env.sort();
+        let files = compilers
+            .iter()
+            .filter_map(|c| {
+                let path = which(&c.path)?;
+                let meta = std::fs::metadata(&path).ok()?;
+                let mtime = std::os::unix::fs::MetadataExt::mtime(&meta);
+                Some((path, meta.len(), mtime))
+            })
+            .collect();
+        DetectionKey {
+            target: target.to_owned(),
+            build: build.to_owned(),
+            env,
+            files,
+        }
+    }
+}
+
+/// The real file a compiler name runs: looked up on PATH if it is a bare
+/// name, symlinks resolved.
+fn which(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return std::fs::canonicalize(program).ok();
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheEntry {
+    key: DetectionKey,
+    value: IdentifiedCompilers,
+}
+
+impl IdentifiedCompilers {
+    /// [`Compilers::detect`] plus [`Compilers::identity`], answered from
+    /// `cache_dir` when nothing that decides them changed: detection and
+    /// `--version` run the compilers four times, which is most of a no-op
+    /// `depends` run.
+    pub fn detect(target: &str, build: &str, cache_dir: &Path) -> Result<Self, HostError> {
+        let cache = cache_dir.join(format!("compilers-{target}.json"));
+        if let Some(entry) = std::fs::read(&cache)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<CacheEntry>(&b).ok())
+        {
+            let c = &entry.value.compilers;
+            if entry.key == DetectionKey::new(target, build, &[&c.cc, &c.cxx]) {
+                return Ok(entry.value);
+            }
+        }
+        let compilers = Compilers::detect(target, build)?;
+        let identity = compilers.identity()?;
+        let key = DetectionKey::new(target, build, &[&compilers.cc, &compilers.cxx]);
+        let value = IdentifiedCompilers {
+            compilers,
+            identity,
+        };
+        let entry = CacheEntry {
+            key,
+            value: value.clone(),
+        };
+        // A cache that cannot be written only costs time next run.
+        let json = serde_json::to_vec_pretty(&entry).expect("plain data serializes");
+        if let Err(e) = write_atomically(&cache, &json) {
+            tracing::debug!("not caching compiler detection in {}: {e}", cache.display());
+        }
+        Ok(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +300,27 @@ mod tests {
             .to_string();
         assert!(err.contains("x86_64-unknown-linux-gnu"), "{err}");
         assert!(err.contains("add a toolchain file"), "{err}");
+    }
+
+    #[test]
+    fn detection_is_cached_and_keyed_by_the_compiler_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let triple = "x86_64-unknown-linux-gnu";
+        let first = IdentifiedCompilers::detect(triple, triple, dir.path()).unwrap();
+        assert!(first.identity.contains("cc: "), "{}", first.identity);
+        let cache = dir.path().join(format!("compilers-{triple}.json"));
+        // A planted identity is served while the key matches ...
+        let text = std::fs::read_to_string(&cache).unwrap();
+        let planted = text.replace("cc: ", "cc (planted): ");
+        std::fs::write(&cache, &planted).unwrap();
+        let second = IdentifiedCompilers::detect(triple, triple, dir.path()).unwrap();
+        assert!(second.identity.contains("planted"));
+        // ... and dropped when the compiler file's recorded size differs.
+        let mut entry: serde_json::Value = serde_json::from_str(&planted).unwrap();
+        entry["key"]["files"][0][1] = serde_json::json!(1);
+        std::fs::write(&cache, entry.to_string()).unwrap();
+        let third = IdentifiedCompilers::detect(triple, triple, dir.path()).unwrap();
+        assert_eq!(third, first);
     }
 
     #[test]

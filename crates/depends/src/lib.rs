@@ -12,6 +12,7 @@
 pub mod archive;
 pub mod builder;
 pub mod fetch;
+pub mod fsutil;
 pub mod host;
 pub mod install;
 pub mod lock;

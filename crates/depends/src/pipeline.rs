@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::builder::{self, BuildEnv};
 use crate::fetch::{self, FetchConfig, FetchEvent, SourceSpec};
-use crate::host::{Compilers, Host};
+use crate::host::{Compilers, Host, IdentifiedCompilers};
 use crate::install::{self, InstalledPackage, Manifest};
 use crate::lock::TreeLock;
 use crate::mirror::Mirrors;
@@ -109,10 +109,9 @@ impl Depends {
     /// identity; host compilers only if a package needs them).
     pub fn plan(&self) -> Result<Vec<PlannedPackage>> {
         let packages = self.packages()?;
-        let native = Compilers::detect(&self.config.build_triple, &self.config.build_triple)?;
-        let native_identity = native.identity()?;
+        let native_identity = self.identified(&self.config.build_triple)?.identity;
         let host_identity = if packages.iter().any(|r| !r.spec.native) {
-            self.host_compilers()?.identity()?
+            self.identified(&self.config.host)?.identity
         } else {
             String::new()
         };
@@ -123,6 +122,15 @@ impl Depends {
             host_compilers: &host_identity,
         };
         Ok(plan::with_ids(&packages, &identity))
+    }
+
+    fn identified(&self, triple: &str) -> Result<IdentifiedCompilers> {
+        let cache_dir = self.config.depends_dir().join("work");
+        Ok(IdentifiedCompilers::detect(
+            triple,
+            &self.config.build_triple,
+            &cache_dir,
+        )?)
     }
 
     fn host_compilers(&self) -> Result<Compilers> {
