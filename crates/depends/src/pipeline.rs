@@ -134,6 +134,10 @@ impl Depends {
     }
 
     fn host_compilers(&self) -> Result<Compilers> {
+        if self.config.host == self.config.build_triple {
+            return Ok(self.identified(&self.config.host)?.compilers);
+        }
+        // Cross compilers are named, not run: they need not be installed.
         Ok(Compilers::detect(
             &self.config.host,
             &self.config.build_triple,
@@ -145,10 +149,15 @@ impl Depends {
         let _lock = self.lock()?;
         let planned = self.plan()?;
         let prefix = self.config.prefix();
+        let toolchain_files = self.toolchain_files()?;
         if let Some(manifest) = Manifest::read(&prefix) {
             if manifest.multiprocess == self.config.multiprocess
                 && manifest.packages == installed_packages(&planned)
                 && manifest.files_present(&prefix)
+                && toolchain_files.iter().all(|(name, contents)| {
+                    std::fs::read(prefix.join(name))
+                        .is_ok_and(|on_disk| on_disk == contents.as_bytes())
+                })
             {
                 return Ok(RunReport {
                     up_to_date: true,
@@ -186,12 +195,10 @@ impl Depends {
             archives.push(archive);
         }
         self.progress.step(&self.config.host, "install");
-        let files = self.toolchain_files()?;
-        let files: Vec<(&str, String)> = files.iter().map(|(n, c)| (*n, c.clone())).collect();
         install::install(
             &prefix,
             &archives,
-            &files,
+            &toolchain_files,
             &self.config.host,
             self.config.multiprocess,
             installed_packages(&planned),

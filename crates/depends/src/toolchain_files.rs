@@ -52,6 +52,7 @@ pub fn render(
     let cmake_vars = [
         ("HOST", host.clone()),
         ("PREFIX", cmake_quote(&prefix.display().to_string())),
+        ("PREFIX_COMMENT", prefix.display().to_string()),
         ("CC", cmake_quote(&command_line(&inputs.compilers.cc))),
         ("CXX", cmake_quote(&command_line(&inputs.compilers.cxx))),
         (

@@ -75,7 +75,10 @@ fn tools_link_no_openssl_or_zlib_and_leak_no_build_path() {
         let path = prefix.join("native/bin").join(tool);
         let dynamic = run(Command::new("readelf").arg("-d").arg(&path));
         let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
-        assert!(!needed.is_empty(), "{tool}: readelf found no NEEDED entries");
+        assert!(
+            !needed.is_empty(),
+            "{tool}: readelf found no NEEDED entries"
+        );
         for lib in ["libssl", "libcrypto", "libz."] {
             assert!(
                 !needed.iter().any(|l| l.contains(lib)),

@@ -344,3 +344,21 @@ fn without_multiprocess_ipc_packages_are_left_out() {
     let cmake = fs::read_to_string(tree.prefix().join("toolchain.cmake")).unwrap();
     assert!(cmake.contains("set(ENABLE_IPC OFF"), "{cmake}");
 }
+
+#[test]
+fn template_change_rewrites_toolchain_files_without_rebuilding() {
+    let tree = Tree::new();
+    tree.add_package("alpha", &[], "--one");
+    tree.run();
+    let template = tree.root().join("toolchains/cargo-config.toml.in");
+    let mut text = fs::read_to_string(&template).unwrap();
+    text.push_str("# edited template\n");
+    fs::write(&template, text).unwrap();
+
+    let report = tree.run();
+    assert!(!report.up_to_date);
+    assert!(report.built.is_empty(), "{report:?}");
+    let written = fs::read_to_string(tree.prefix().join("cargo-config.toml")).unwrap();
+    assert!(written.ends_with("# edited template\n"), "{written}");
+    assert!(tree.run().up_to_date);
+}
