@@ -1,0 +1,127 @@
+//! RPC basics: errors with bitcoind's codes, authentication, `echo`,
+//! `echoipc`, `help`, `uptime`, and `kestrel-cli` against the node.
+
+use std::time::Instant;
+
+use kestrel_functional::{CallError, Credentials, TestFramework};
+use serde_json::json;
+
+#[test]
+fn errors_carry_bitcoind_codes() {
+    let test = TestFramework::start(1);
+    let node = &test.nodes[0];
+    let code = |method: &str, params| node.call(method, params).unwrap_err().code;
+
+    assert_eq!(code("nosuchmethod", json!([])), -32601);
+    // Wrong type: RPC_TYPE_ERROR.
+    assert_eq!(code("getblockhash", json!(["0"])), -3);
+    assert_eq!(code("generatetoaddress", json!(["1", "x"])), -3);
+    // Missing or extra parameters: bitcoind answers with the usage, -1.
+    let missing = node.call("getblockhash", json!([])).unwrap_err();
+    assert_eq!(missing.code, -1);
+    assert!(missing.message.contains("getblockhash height"), "{missing}");
+    assert_eq!(code("getblockcount", json!([1])), -1);
+    // Unknown named parameter, out-of-range height: RPC_INVALID_PARAMETER.
+    assert_eq!(code("getblockhash", json!({"hieght": 0})), -8);
+    assert_eq!(code("getblockhash", json!([1])), -8);
+    assert_eq!(code("getblock", json!(["abc"])), -8);
+    // Well-formed but unknown block, bad address: RPC_INVALID_ADDRESS_OR_KEY.
+    assert_eq!(code("getblock", json!(["00".repeat(32)])), -5);
+    assert_eq!(code("generatetoaddress", json!([1, "notanaddress"])), -5);
+    // Named parameters work where positional ones do.
+    assert_eq!(
+        node.call("getblockhash", json!({"height": 0})).unwrap(),
+        node.call("getblockhash", json!([0])).unwrap()
+    );
+}
+
+#[test]
+fn requests_without_the_right_credentials_get_401() {
+    let test = TestFramework::start(1);
+    let node = &test.nodes[0];
+    let request = r#"{"jsonrpc":"1.0","id":1,"method":"getblockcount","params":[]}"#;
+
+    let anonymous = node.rpc_with_credentials(None);
+    assert_eq!(anonymous.post(request).unwrap().status, 401);
+
+    let cookie = std::fs::read_to_string(node.cookie_path()).unwrap();
+    let right = Credentials::from_cookie(&cookie).unwrap();
+    let wrong = Credentials {
+        password: format!("{}0", right.password),
+        ..right.clone()
+    };
+    let err = node
+        .rpc_with_credentials(Some(wrong))
+        .try_call("getblockcount", json!([]))
+        .unwrap_err();
+    assert!(matches!(err, CallError::Http { status: 401, .. }), "{err}");
+    // The cookie's own credentials are accepted.
+    let reply = node
+        .rpc_with_credentials(Some(right))
+        .post(request)
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[test]
+fn echo_help_and_uptime() {
+    let before_start = Instant::now();
+    let test = TestFramework::start(1);
+    let node = &test.nodes[0];
+
+    let params = json!(["text", 7, 1.5, null, {"nested": [true]}]);
+    assert_eq!(node.call("echo", params.clone()).unwrap(), params);
+
+    let help = node.expect("help", json!([]));
+    let help = help.as_str().unwrap();
+    for method in [
+        "getblockcount",
+        "getbestblockhash",
+        "getblock",
+        "generatetoaddress",
+        "getbalance",
+        "sendtoaddress",
+        "stop",
+    ] {
+        assert!(help.contains(method), "help lacks {method}:\n{help}");
+    }
+    let one = node.expect("help", json!(["getblockhash"]));
+    assert!(
+        one.as_str().unwrap().starts_with("getblockhash height"),
+        "{one}"
+    );
+
+    // The node started after `before_start`, so it cannot have been up longer.
+    assert!(node.uptime() <= before_start.elapsed().as_secs());
+}
+
+#[test]
+fn echoipc_round_trips() {
+    let test = TestFramework::start(1);
+    let node = &test.nodes[0];
+    assert_eq!(node.echoipc("hello"), "hello");
+    // Empty, non-ASCII and larger-than-a-segment-word payloads survive.
+    assert_eq!(node.echoipc(""), "");
+    let long = "kestrel ✓ ".repeat(500);
+    assert_eq!(node.echoipc(&long), long);
+    assert_eq!(node.call("echoipc", json!([])).unwrap_err().code, -1);
+}
+
+#[test]
+fn kestrel_cli_talks_to_the_node() {
+    let test = TestFramework::start(1);
+    let node = &test.nodes[0];
+    let hashes = node.generate(2);
+
+    let output = node.cli(&["getblockcount"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "2");
+
+    let output = node.cli(&["getblockhash", "2"]);
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), hashes[1]);
+
+    let output = node.cli(&["nosuchmethod"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error code: -32601"), "{stderr}");
+}
