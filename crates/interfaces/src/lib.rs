@@ -132,3 +132,34 @@ pub trait Wallet: Send + Sync {
     /// Most recent wallet transactions first, at most `count`.
     fn list_transactions(&self, count: u32) -> Result<Vec<WalletTx>>;
 }
+
+/// The node's state as the gui shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub tip: Tip,
+    /// Transactions waiting in the mempool.
+    pub mempool_size: u32,
+    /// Their total serialized size in bytes.
+    pub mempool_bytes: u64,
+}
+
+/// What the gui asks of the node (Bitcoin Core's `interfaces::Node`). The
+/// gui reaches the wallet only through [`Node::wallet`], so it never needs
+/// a connection of its own to the wallet process.
+pub trait Node: Send + Sync {
+    fn info(&self) -> Result<NodeInfo>;
+    /// Mines `count` regtest blocks paying `address`; returns their hashes.
+    fn generate(&self, count: u32, address: &str) -> Result<Vec<Hash256>>;
+    /// The node's wallet; `Rejected` with `WALLET_NOT_FOUND` when it has
+    /// none (not loaded, or its process is gone).
+    fn wallet(&self) -> Result<Arc<dyn Wallet>>;
+    /// Subscribe to chain events, as [`Chain::register_notifications`]. The
+    /// node's wallet is notified before later subscribers, so a subscriber
+    /// that asks the wallet on `block_connected` sees the block counted.
+    fn handle_notifications(
+        &self,
+        notifications: Arc<dyn ChainNotifications>,
+    ) -> Result<Box<dyn Subscription>>;
+    /// Asks the node to shut down (as the `stop` RPC); returns at once.
+    fn stop(&self) -> Result<()>;
+}

@@ -1,8 +1,9 @@
 //! kestrel-interfaces DTOs to and from their Cap'n Proto structs.
 
-use kestrel_interfaces::{Hash256, Tip, Unspent, WalletTx};
+use kestrel_interfaces::{Hash256, NodeInfo, Tip, Unspent, WalletTx};
 
 use crate::schema::common_capnp::tip;
+use crate::schema::node_capnp::node_info;
 use crate::schema::wallet_capnp::{unspent, wallet_tx};
 
 /// A 32-byte hash from `Data`; anything else is a malformed message.
@@ -25,6 +26,34 @@ pub(crate) fn read_tip(r: tip::Reader<'_>) -> capnp::Result<Tip> {
         height: r.get_height(),
         hash: read_hash("tip.hash", r.get_hash()?)?,
     })
+}
+
+pub(crate) fn write_node_info(mut out: node_info::Builder<'_>, value: &NodeInfo) {
+    write_tip(out.reborrow().init_tip(), &value.tip);
+    out.set_mempool_size(value.mempool_size);
+    out.set_mempool_bytes(value.mempool_bytes);
+}
+
+pub(crate) fn read_node_info(r: node_info::Reader<'_>) -> capnp::Result<NodeInfo> {
+    Ok(NodeInfo {
+        tip: read_tip(r.get_tip()?)?,
+        mempool_size: r.get_mempool_size(),
+        mempool_bytes: r.get_mempool_bytes(),
+    })
+}
+
+/// A list of 32-byte hashes (block hashes of `Node.generate`).
+pub(crate) fn write_hashes(mut out: capnp::data_list::Builder<'_>, hashes: &[Hash256]) {
+    for (i, hash) in hashes.iter().enumerate() {
+        out.set(i as u32, hash);
+    }
+}
+
+pub(crate) fn read_hashes(
+    field: &str,
+    r: capnp::data_list::Reader<'_>,
+) -> capnp::Result<Vec<Hash256>> {
+    r.iter().map(|hash| read_hash(field, hash?)).collect()
 }
 
 pub(crate) fn write_unspent(mut out: unspent::Builder<'_>, value: &Unspent) {

@@ -3,7 +3,7 @@
 //! One [`EventLoop`] thread per process runs Cap'n Proto RPC (two-party vat
 //! network over Unix streams). Sync code calls the far process through
 //! proxies that implement the `kestrel-interfaces` traits
-//! ([`ChainProxy`], [`WalletProxy`] ...); this process's objects are served
+//! ([`ChainProxy`], [`WalletProxy`], [`NodeProxy`] ...); this process's objects are served
 //! with each trait call run on a bounded blocking pool. Connections come
 //! from [`spawn_process`] / [`serve_fd`] (`-ipcfd`), [`IpcListener`]
 //! (`-ipcbind`) and [`connect_unix`] (`-ipcconnect`); on each, both ends
@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use kestrel_interfaces::{rpc_code, Chain, Error, Result, Wallet};
+use kestrel_interfaces::{rpc_code, Chain, Error, Node, Result, Wallet};
 
 mod args;
 mod connection;
@@ -34,7 +34,7 @@ pub use connection::{
 pub use error::IpcError;
 pub use event_loop::{EventLoop, EventLoopHandle, DEFAULT_BLOCKING_THREADS};
 pub use log::LOG_TARGET;
-pub use proxy::{ChainProxy, EchoProxy, InitProxy, WalletLoaderProxy, WalletProxy};
+pub use proxy::{ChainProxy, EchoProxy, InitProxy, NodeProxy, WalletLoaderProxy, WalletProxy};
 pub use shutdown::{ShutdownReason, ShutdownSignal};
 
 /// Loads wallets for a chain (the wallet process's side of
@@ -55,6 +55,11 @@ pub trait Init: Send + Sync {
     fn make_wallet_loader(&self, chain: Arc<dyn Chain>) -> Result<Arc<dyn WalletLoader>> {
         let _ = chain;
         Err(not_offered("wallets (makeWalletLoader)"))
+    }
+
+    /// The node, for a gui (spawned by it, or attached with `-ipcconnect`).
+    fn make_node(&self) -> Result<Arc<dyn Node>> {
+        Err(not_offered("a node (makeNode)"))
     }
 }
 

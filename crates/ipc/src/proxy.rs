@@ -9,11 +9,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use kestrel_interfaces::{
-    Amount, Chain, ChainNotifications, Hash256, Result, Subscription, Tip, Unspent, Wallet,
-    WalletTx,
+    Amount, Chain, ChainNotifications, Hash256, Node, NodeInfo, Result, Subscription, Tip, Unspent,
+    Wallet, WalletTx,
 };
 
-use crate::convert::{read_hash, read_tip, read_unspent, read_wallet_tx};
+use crate::convert::{
+    read_hash, read_hashes, read_node_info, read_tip, read_unspent, read_wallet_tx,
+};
 use crate::error::read_rejected;
 use crate::event_loop::{EventLoopHandle, LoopLocal};
 use crate::log::{CallLog, Side};
@@ -22,6 +24,7 @@ use crate::schema::chain_capnp::{chain, chain_notifications};
 use crate::schema::common_capnp::handler;
 use crate::schema::echo_capnp::echo;
 use crate::schema::init_capnp::init;
+use crate::schema::node_capnp::node;
 use crate::schema::wallet_capnp::{wallet, wallet_loader};
 use crate::server::NotificationsServer;
 use crate::WalletLoader;
@@ -178,6 +181,22 @@ impl InitProxy {
             })
         })
     }
+
+    /// The far process's node (a node offers it to the gui).
+    pub fn make_node(&self) -> Result<NodeProxy> {
+        self.core.call(|core| async move {
+            let mut request = core.client().make_node_request();
+            core.log.request("makeNode", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("makeNode", results);
+            outcome!(results, |r: init::make_node_results::Reader<'_>| {
+                r.get_node().map(|node| NodeProxy {
+                    core: ProxyCore::new(node, &core.link, "Node"),
+                })
+            })
+        })
+    }
 }
 
 /// `Echo` of the far process.
@@ -299,10 +318,9 @@ impl Chain for ChainProxy {
     ) -> Result<Box<dyn Subscription>> {
         self.core.call(move |core| async move {
             let mut request = core.client().handle_notifications_request();
-            let server = NotificationsServer::new(notifications, &core.link);
             request
                 .get()
-                .set_notifications(capnp_rpc::new_client(server));
+                .set_notifications(notifications_client(notifications, &core.link));
             core.log
                 .request("handleNotifications", request.get().into_reader());
             let response = request.send().promise.await?;
@@ -311,14 +329,20 @@ impl Chain for ChainProxy {
             outcome!(results, |r: chain::handle_notifications_results::Reader<
                 '_,
             >| {
-                r.get_handler().map(|handler| {
-                    Box::new(SubscriptionProxy {
-                        _handler: LoopLocal::new(handler, &core.link.handle),
-                    }) as Box<dyn Subscription>
-                })
+                r.get_handler()
+                    .map(|handler| SubscriptionProxy::boxed(handler, &core.link))
             })
         })
     }
+}
+
+/// Serves `notifications` of this process to the far one, which calls back
+/// into it.
+fn notifications_client(
+    notifications: Arc<dyn ChainNotifications>,
+    link: &Link,
+) -> chain_notifications::Client {
+    capnp_rpc::new_client(NotificationsServer::new(notifications, link))
 }
 
 /// Keeps a remote subscription alive. Dropping it releases the `Handler`
@@ -327,7 +351,100 @@ struct SubscriptionProxy {
     _handler: LoopLocal<handler::Client>,
 }
 
+impl SubscriptionProxy {
+    /// Must be called on the loop thread.
+    fn boxed(handler: handler::Client, link: &Link) -> Box<dyn Subscription> {
+        Box::new(SubscriptionProxy {
+            _handler: LoopLocal::new(handler, &link.handle),
+        })
+    }
+}
+
 impl Subscription for SubscriptionProxy {}
+
+/// `Node` of the far process (the node, seen from the gui).
+pub struct NodeProxy {
+    core: Arc<ProxyCore<node::Client>>,
+}
+
+impl Node for NodeProxy {
+    fn info(&self) -> Result<NodeInfo> {
+        self.core.call(|core| async move {
+            let mut request = core.client().info_request();
+            core.log.request("info", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("info", results);
+            outcome!(results, |r: node::info_results::Reader<'_>| read_node_info(
+                r.get_info()?
+            ))
+        })
+    }
+
+    fn generate(&self, count: u32, address: &str) -> Result<Vec<Hash256>> {
+        let address = address.to_string();
+        self.core.call(move |core| async move {
+            let mut request = core.client().generate_request();
+            request.get().set_count(count);
+            request.get().set_address(address.as_str());
+            core.log.request("generate", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("generate", results);
+            outcome!(results, |r: node::generate_results::Reader<'_>| {
+                read_hashes("hashes", r.get_hashes()?)
+            })
+        })
+    }
+
+    fn wallet(&self) -> Result<Arc<dyn Wallet>> {
+        self.core.call(|core| async move {
+            let mut request = core.client().wallet_request();
+            core.log.request("wallet", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("wallet", results);
+            outcome!(results, |r: node::wallet_results::Reader<'_>| {
+                r.get_wallet()
+                    .map(|wallet| WalletProxy::shared(wallet, &core.link))
+            })
+        })
+    }
+
+    fn handle_notifications(
+        &self,
+        notifications: Arc<dyn ChainNotifications>,
+    ) -> Result<Box<dyn Subscription>> {
+        self.core.call(move |core| async move {
+            let mut request = core.client().handle_notifications_request();
+            request
+                .get()
+                .set_notifications(notifications_client(notifications, &core.link));
+            core.log
+                .request("handleNotifications", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("handleNotifications", results);
+            outcome!(results, |r: node::handle_notifications_results::Reader<
+                '_,
+            >| {
+                r.get_handler()
+                    .map(|handler| SubscriptionProxy::boxed(handler, &core.link))
+            })
+        })
+    }
+
+    fn stop(&self) -> Result<()> {
+        self.core.call(|core| async move {
+            let mut request = core.client().stop_request();
+            core.log.request("stop", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("stop", results);
+            outcome!(results, |_| capnp::Result::Ok(()))
+        })
+    }
+}
 
 /// `ChainNotifications` of the far process (a wallet, seen from the node).
 pub(crate) struct NotificationsProxy {
@@ -399,11 +516,8 @@ impl WalletLoader for WalletLoaderProxy {
             outcome!(results, |r: wallet_loader::load_wallet_results::Reader<
                 '_,
             >| {
-                r.get_wallet().map(|wallet| {
-                    Arc::new(WalletProxy {
-                        core: ProxyCore::new(wallet, &core.link, "Wallet"),
-                    }) as Arc<dyn Wallet>
-                })
+                r.get_wallet()
+                    .map(|wallet| WalletProxy::shared(wallet, &core.link))
             })
         })
     }
@@ -412,6 +526,15 @@ impl WalletLoader for WalletLoaderProxy {
 /// `Wallet` of the far process.
 pub struct WalletProxy {
     core: Arc<ProxyCore<wallet::Client>>,
+}
+
+impl WalletProxy {
+    /// Must be called on the loop thread.
+    fn shared(client: wallet::Client, link: &Link) -> Arc<dyn Wallet> {
+        Arc::new(WalletProxy {
+            core: ProxyCore::new(client, link, "Wallet"),
+        })
+    }
 }
 
 impl Wallet for WalletProxy {

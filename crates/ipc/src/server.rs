@@ -7,9 +7,11 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use capnp::capability::Rc;
-use kestrel_interfaces::{Chain, ChainNotifications, Subscription, Wallet};
+use kestrel_interfaces::{Chain, ChainNotifications, Node, Subscription, Wallet};
 
-use crate::convert::{read_hash, write_tip, write_unspent, write_wallet_tx};
+use crate::convert::{
+    read_hash, write_hashes, write_node_info, write_tip, write_unspent, write_wallet_tx,
+};
 use crate::error::write_rejected;
 use crate::log::{CallLog, Side};
 use crate::proxy::{ChainProxy, Link, NotificationsProxy, ProxyCore};
@@ -17,6 +19,7 @@ use crate::schema::chain_capnp::{chain, chain_notifications};
 use crate::schema::common_capnp::handler;
 use crate::schema::echo_capnp::echo;
 use crate::schema::init_capnp::init;
+use crate::schema::node_capnp::node;
 use crate::schema::wallet_capnp::{wallet, wallet_loader};
 use crate::{Init, WalletLoader};
 
@@ -98,6 +101,22 @@ impl init::Server for InitServer {
             capnp_rpc::new_client(WalletLoaderServer::new(loader, &self.link))
         ));
         self.log.response("makeWalletLoader", out.into_reader());
+        Ok(())
+    }
+
+    async fn make_node(
+        self: Rc<Self>,
+        params: init::MakeNodeParams,
+        mut results: init::MakeNodeResults,
+    ) -> capnp::Result<()> {
+        self.log.request("makeNode", params.get()?);
+        let init = self.init.clone();
+        let outcome = on_pool(move || init.make_node()).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |node| out.set_node(capnp_rpc::new_client(
+            NodeServer::new(node, &self.link)
+        )));
+        self.log.response("makeNode", out.into_reader());
         Ok(())
     }
 }
@@ -238,21 +257,139 @@ impl chain::Server for ChainServer {
     ) -> capnp::Result<()> {
         let params = params.get()?;
         self.log.request("handleNotifications", params);
-        let notifications = NotificationsProxy::new(ProxyCore::new(
-            params.get_notifications()?,
-            &self.link,
-            "ChainNotifications",
-        ));
         let chain = self.chain.clone();
-        let outcome =
-            on_pool(move || chain.register_notifications(Arc::new(notifications))).await?;
+        let outcome = subscribe_remote(&self.link, params.get_notifications()?, move |n| {
+            chain.register_notifications(n)
+        })
+        .await?;
         let mut out = results.get();
-        respond!(out, outcome, |subscription| out.set_handler(
-            capnp_rpc::new_client(HandlerServer {
-                subscription: RefCell::new(Some(subscription)),
-            })
-        ));
+        respond!(out, outcome, |handler| out.set_handler(handler));
         self.log.response("handleNotifications", out.into_reader());
+        Ok(())
+    }
+}
+
+/// Subscribes the far process's `notifications` with `register` (run on
+/// the pool); the `Handler` the far process keeps to stay subscribed.
+async fn subscribe_remote(
+    link: &Link,
+    notifications: chain_notifications::Client,
+    register: impl FnOnce(Arc<dyn ChainNotifications>) -> kestrel_interfaces::Result<Box<dyn Subscription>>
+        + Send
+        + 'static,
+) -> capnp::Result<kestrel_interfaces::Result<handler::Client>> {
+    let notifications =
+        NotificationsProxy::new(ProxyCore::new(notifications, link, "ChainNotifications"));
+    let outcome = on_pool(move || register(Arc::new(notifications))).await?;
+    Ok(outcome.map(|subscription| {
+        capnp_rpc::new_client(HandlerServer {
+            subscription: RefCell::new(Some(subscription)),
+        })
+    }))
+}
+
+/// The node of this process, served to a gui.
+pub(crate) struct NodeServer {
+    node: Arc<dyn Node>,
+    link: Link,
+    log: CallLog,
+}
+
+impl NodeServer {
+    pub(crate) fn new(node: Arc<dyn Node>, link: &Link) -> Self {
+        Self {
+            node,
+            log: CallLog::new(link.handle.process_name_arc(), "Node", Side::Server),
+            link: link.clone(),
+        }
+    }
+}
+
+impl node::Server for NodeServer {
+    async fn info(
+        self: Rc<Self>,
+        params: node::InfoParams,
+        mut results: node::InfoResults,
+    ) -> capnp::Result<()> {
+        self.log.request("info", params.get()?);
+        let node = self.node.clone();
+        let outcome = on_pool(move || node.info()).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |info| write_node_info(
+            out.reborrow().init_info(),
+            &info
+        ));
+        self.log.response("info", out.into_reader());
+        Ok(())
+    }
+
+    async fn generate(
+        self: Rc<Self>,
+        params: node::GenerateParams,
+        mut results: node::GenerateResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("generate", params);
+        let count = params.get_count();
+        let address = params.get_address()?.to_string()?;
+        let node = self.node.clone();
+        let outcome = on_pool(move || node.generate(count, &address)).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |hashes| write_hashes(
+            out.reborrow().init_hashes(hashes.len() as u32),
+            &hashes
+        ));
+        self.log.response("generate", out.into_reader());
+        Ok(())
+    }
+
+    async fn wallet(
+        self: Rc<Self>,
+        params: node::WalletParams,
+        mut results: node::WalletResults,
+    ) -> capnp::Result<()> {
+        self.log.request("wallet", params.get()?);
+        let node = self.node.clone();
+        let outcome = on_pool(move || node.wallet()).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |wallet| out.set_wallet(
+            capnp_rpc::new_client(WalletServer::new(wallet, &self.link))
+        ));
+        self.log.response("wallet", out.into_reader());
+        Ok(())
+    }
+
+    async fn handle_notifications(
+        self: Rc<Self>,
+        params: node::HandleNotificationsParams,
+        mut results: node::HandleNotificationsResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("handleNotifications", params);
+        let node = self.node.clone();
+        let outcome = subscribe_remote(&self.link, params.get_notifications()?, move |n| {
+            node.handle_notifications(n)
+        })
+        .await?;
+        let mut out = results.get();
+        respond!(out, outcome, |handler| out.set_handler(handler));
+        self.log.response("handleNotifications", out.into_reader());
+        Ok(())
+    }
+
+    async fn stop(
+        self: Rc<Self>,
+        params: node::StopParams,
+        mut results: node::StopResults,
+    ) -> capnp::Result<()> {
+        self.log.request("stop", params.get()?);
+        let node = self.node.clone();
+        let outcome = on_pool(move || node.stop()).await?;
+        let mut out = results.get();
+        if let Err(e) = outcome {
+            write_rejected(out.reborrow().init_rejected(), &e);
+        }
+        self.log.response("stop", out.into_reader());
         Ok(())
     }
 }
