@@ -4,6 +4,7 @@
 //! without network, and compares the bytes. The comparing lives in
 //! `kestrel_depends::reproducible`.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -11,10 +12,11 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use kestrel_depends::install::{hash_tree, Manifest};
+use kestrel_depends::fetch::sha256_file;
+use kestrel_depends::install::{hash_tree, FileRecord, Manifest};
 use kestrel_depends::progress::Progress;
 use kestrel_depends::reproducible::{
-    compare_manifests, compare_trees, sha256sums, Difference, PATH_BEARING_FILES,
+    compare_files, compare_manifests, compare_trees, sha256sums, Difference, PATH_BEARING_FILES,
 };
 use kestrel_depends::{Config, Depends};
 
@@ -178,6 +180,19 @@ impl VerifyReproducibleCmd {
             &format!("depends/built/{host}/ archives ({})", list(&built(first))?),
             &compare_trees(&built(first), &built(second))?,
         );
+        let lock_file = |c: &Checkout| -> Result<BTreeMap<String, FileRecord>> {
+            let path = c.dir.join("Cargo.lock");
+            let record = FileRecord {
+                sha256: sha256_file(&path)
+                    .with_context(|| format!("hashing {}", path.display()))?,
+                size: fs::metadata(&path)?.len(),
+            };
+            Ok(BTreeMap::from([("Cargo.lock".to_owned(), record)]))
+        };
+        differences += report(
+            "Cargo.lock as cargo resolved it",
+            &compare_files(&lock_file(first)?, &lock_file(second)?, &[]),
+        );
         let binaries = hash_tree(&first.bins_dir())?;
         differences += report(
             &format!(
@@ -245,17 +260,10 @@ impl VerifyReproducibleCmd {
         if !c.no_network {
             // Fills cargo's cache for the lock file of this commit, so the
             // build without network finds every crate.
-            run(c.command("cargo", sources).args(["fetch", "--locked"]))?;
+            run(c.command("cargo", sources).arg("fetch"))?;
         }
         let mut depends = c.command("cargo", sources);
-        depends.args([
-            "--locked",
-            "xtask",
-            "depends",
-            "--host",
-            host,
-            "--multiprocess",
-        ]);
+        depends.args(["xtask", "depends", "--host", host, "--multiprocess"]);
         if c.no_network {
             depends.arg("--offline");
         }
@@ -265,7 +273,7 @@ impl VerifyReproducibleCmd {
         for (flavor, feature) in FLAVORS {
             let mut build = c.command("cargo", sources);
             build
-                .args(["build", "--release", "--locked"])
+                .args(["build", "--release"])
                 .arg("--config")
                 .arg(&cargo_config);
             if c.no_network {
@@ -279,6 +287,17 @@ impl VerifyReproducibleCmd {
             }
             run(&mut build)?;
             copy_executables(&release_dir, &c.bins_dir().join(flavor))?;
+        }
+        // Not --locked: a stale committed lock file would stop the check
+        // before it compares anything. Cargo resolved it again instead
+        // (offline in the second build), and the two results are compared.
+        let lock_status = git_output(&c.dir, &["status", "--porcelain", "Cargo.lock"])?;
+        if !lock_status.is_empty() {
+            println!(
+                "warning: Cargo.lock of commit {commit} is out of date with its Cargo.toml files; \
+                 cargo updated it in the checkout. Commit the updated Cargo.lock so a release \
+                 builds with --locked."
+            );
         }
         Ok(())
     }
