@@ -154,6 +154,12 @@ impl TestNode {
         self.rpc_port
     }
 
+    /// Chooses the RPC port of the next start (a free one is picked at
+    /// creation; a start that finds it taken moves to another).
+    pub fn set_rpc_port(&mut self, port: u16) {
+        self.rpc_port = port;
+    }
+
     pub fn binary(&self) -> &NodeBinary {
         &self.binary
     }

@@ -3,8 +3,8 @@
 //! `KESTRELD` selects the binary; see the crate docs.
 
 mod chain;
+mod lifecycle;
 mod restart;
 mod rpc;
-mod shutdown;
 mod two_nodes;
 mod wallet;

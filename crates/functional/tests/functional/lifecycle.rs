@@ -1,5 +1,6 @@
-//! Clean shutdown by `stop` and by SIGTERM: exit code 0, cookie removed,
-//! RPC closed, no process left behind.
+//! Starting and stopping: clean shutdown by `stop` and by SIGTERM (exit
+//! code 0, cookie removed, RPC closed, no process left behind), starting
+//! again, and starting when the chosen RPC port is taken.
 
 use kestrel_functional::process::ProcessInfo;
 use kestrel_functional::{CallError, TestFramework, TestNode};
@@ -48,4 +49,21 @@ fn stopped_node_starts_again_on_the_same_datadir() {
     // The datadir lock and the RPC port were released.
     node.start();
     assert_eq!(node.getblockcount(), 2);
+}
+
+#[test]
+fn start_moves_off_a_taken_rpc_port() {
+    let mut test = TestFramework::new(1);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let node = &mut test.nodes[0];
+    node.set_rpc_port(taken_port);
+    node.start();
+    assert_ne!(node.rpc_port(), taken_port);
+    assert_eq!(node.getblockcount(), 0);
+    let stderr = std::fs::read_to_string(node.stderr_path()).unwrap();
+    assert!(
+        stderr.contains(&format!("-rpcport={taken_port}")),
+        "{stderr}"
+    );
 }
