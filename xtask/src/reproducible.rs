@@ -28,6 +28,10 @@ pub struct VerifyReproducibleCmd {
     /// Host triple to build for (default: this machine's).
     #[arg(long, default_value = BUILD_TRIPLE)]
     pub host: String,
+    /// Commit or tag to build (default HEAD; a release tag reproduces that
+    /// release).
+    #[arg(long, default_value = "HEAD")]
+    pub commit: String,
     /// Keep the two checkouts and their build trees even when all matched.
     #[arg(long)]
     pub keep: bool,
@@ -105,9 +109,18 @@ impl VerifyReproducibleCmd {
     pub fn run(self) -> Result<()> {
         let root = workspace_root();
         let host = &self.host;
-        let commit = git_output(&root, &["rev-parse", "HEAD"])?;
+        let commit = git_output(
+            &root,
+            &[
+                "rev-parse",
+                "--verify",
+                &format!("{}^{{commit}}", self.commit),
+            ],
+        )?;
         println!("verifying commit {commit} for {host}");
-        if !git_output(&root, &["status", "--porcelain", "--untracked-files=no"])?.is_empty() {
+        if self.commit == "HEAD"
+            && !git_output(&root, &["status", "--porcelain", "--untracked-files=no"])?.is_empty()
+        {
             println!(
                 "note: uncommitted changes are not included; only the committed tree is built"
             );

@@ -371,7 +371,9 @@ impl Depends {
         Ok(())
     }
 
-    fn toolchain_files(&self) -> Result<Vec<(&'static str, String)>> {
+    /// `toolchain.cmake` and `cargo-config.toml` for this host, as `run`
+    /// installs them (name, contents); renders only, builds nothing.
+    pub fn toolchain_files(&self) -> Result<Vec<(&'static str, String)>> {
         let compilers = self.host_compilers()?;
         let prefix = absolute(&self.config.prefix())?;
         let root = absolute(&self.config.root)?;
