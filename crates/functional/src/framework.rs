@@ -79,14 +79,22 @@ pub struct TestFramework {
     pub processes: Vec<TestProcess>,
 }
 
+/// The longest test name kept in a root's directory name: `-ipcbind`
+/// sockets live under the root, and a Unix socket path must fit in 108
+/// bytes.
+const ROOT_NAME_MAX: usize = 32;
+
 /// The running test's name (libtest names the thread after it), fit for a
-/// directory name.
+/// short directory name.
 fn test_name() -> String {
     let name = std::thread::current()
         .name()
         .unwrap_or("test")
         .replace("::", ".");
+    // The end of a test's path is its most telling part.
+    let skip = name.chars().count().saturating_sub(ROOT_NAME_MAX);
     name.chars()
+        .skip(skip)
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
                 c
@@ -296,6 +304,18 @@ mod tests {
                 .map(|s| s.to_string())
                 .unwrap_or_default(),
         }
+    }
+
+    #[test]
+    fn root_names_keep_the_end_of_long_test_names() {
+        let name = std::thread::Builder::new()
+            .name("suite::module::a_scenario_with_a_rather_long_name".into())
+            .spawn(test_name)
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(name, "scenario_with_a_rather_long_name");
+        assert_eq!(name.len(), ROOT_NAME_MAX);
     }
 
     #[test]

@@ -5,8 +5,22 @@
 //! the logs of a failed test), run against the executable `KESTRELD` names
 //! (`kestreld` or `kestrel-node`; default the `kestreld` just built).
 //!
-//! Test targets: `functional` (every scenario, both builds) and
-//! `multiprocess` (scenarios only `kestrel-node` can pass).
+//! Test targets:
+//! - `functional`: every scenario, passing against both builds;
+//! - `multiprocess`: scenarios only `kestrel-node` can pass; against
+//!   `kestreld` each fails, saying so (a skip would count as a pass).
+//!
+//! Running them:
+//!
+//! ```text
+//! cargo build -p kestrel-node -p kestrel-cli          # kestreld, kestrel-cli
+//! cargo test -p kestrel-functional --lib --test functional
+//! KESTRELD=<dir>/kestrel-node cargo test -p kestrel-functional --test functional --test multiprocess
+//! ```
+//!
+//! `KESTREL_CLI` overrides the `kestrel-cli` used (default: the one next to
+//! the test executable). A failed test prints where its datadirs and logs
+//! were kept, with the tail of each node's `debug.log` and stderr.
 
 pub mod amount;
 pub mod binaries;

@@ -150,8 +150,10 @@ fn killed_wallet_process_leaves_chain_rpcs_working() {
     assert_eq!(node.getbalance(), Amount::coins(100));
 }
 
-#[test]
-fn wallet_attaches_with_ipcconnect() {
+/// Attaches a `kestrel-wallet` to a node started with `-ipcbind=unix`,
+/// pays it, then shuts the node down with `shut_down` and checks that the
+/// attached wallet notices and exits cleanly.
+fn attach_wallet_then_shut_down(shut_down: fn(&mut TestNode)) {
     let mut test = multiprocess_framework(1);
     test.nodes[0].extra_args = vec!["-ipcbind=unix".into()];
     test.start_all();
@@ -207,10 +209,20 @@ fn wallet_attaches_with_ipcconnect() {
     assert_eq!(node.getbalance(), Amount::ZERO);
 
     // Stopping the node lets the attached wallet go, cleanly.
-    node.stop();
+    shut_down(node);
     let attached = test.processes.last_mut().unwrap();
     let status = attached.wait_for_exit(DEFAULT_TIMEOUT).unwrap();
     assert!(status.success(), "{status}");
     let stdout = read(&stdout_path);
     assert!(stdout.contains("went away"), "{stdout}");
+}
+
+#[test]
+fn wallet_attaches_with_ipcconnect() {
+    attach_wallet_then_shut_down(TestNode::stop);
+}
+
+#[test]
+fn sigterm_with_an_attached_wallet_shuts_both_down() {
+    attach_wallet_then_shut_down(TestNode::terminate);
 }

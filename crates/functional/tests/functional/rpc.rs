@@ -125,3 +125,36 @@ fn kestrel_cli_talks_to_the_node() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("error code: -32601"), "{stderr}");
 }
+
+#[test]
+fn json_rpc_versions_and_batches() {
+    let test = TestFramework::start(1);
+    let rpc = test.nodes[0].rpc();
+    let parse = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+
+    // A batch answers each request, errors included, with HTTP 200.
+    let reply = rpc
+        .post(r#"[{"id":1,"method":"getblockcount"},{"id":2,"method":"nosuchmethod"}]"#)
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    let replies = parse(&reply.body);
+    assert_eq!(replies[0]["result"], json!(0));
+    assert_eq!(replies[0]["id"], json!(1));
+    assert_eq!(replies[1]["error"]["code"], json!(-32601));
+    assert_eq!(replies[1]["id"], json!(2));
+
+    // JSON-RPC 2.0: an error is HTTP 200 with only "error"; 1.0 is a 404.
+    let reply = rpc
+        .post(r#"{"jsonrpc":"2.0","id":"x","method":"nosuchmethod"}"#)
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    let body = parse(&reply.body);
+    assert_eq!(body["error"]["code"], json!(-32601));
+    assert!(body.get("result").is_none(), "{body}");
+    let reply = rpc.post(r#"{"id":"x","method":"nosuchmethod"}"#).unwrap();
+    assert_eq!(reply.status, 404);
+
+    // Not JSON at all: a parse error.
+    let reply = rpc.post("{not json").unwrap();
+    assert_eq!(parse(&reply.body)["error"]["code"], json!(-32700));
+}

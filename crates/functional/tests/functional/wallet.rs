@@ -102,3 +102,32 @@ fn send_errors() {
     assert_eq!(node.getbalance(), Amount::coins(50));
     assert!(node.getrawmempool().is_empty());
 }
+
+#[test]
+fn send_spends_unconfirmed_change() {
+    let test = TestFramework::start(1);
+    let node = &test.nodes[0];
+    let mining = node.getnewaddress();
+    node.generatetoaddress(101, &mining);
+    let receiving = node.getnewaddress();
+
+    // One mature coin: the second send can only spend the first's change.
+    let first = node.sendtoaddress(&receiving, Amount::coins(10));
+    let second = node.sendtoaddress(&receiving, Amount::coins(10));
+    let mut mempool = node.getrawmempool();
+    mempool.sort();
+    let mut expected = vec![first.clone(), second.clone()];
+    expected.sort();
+    assert_eq!(mempool, expected);
+
+    let block = node.generatetoaddress(1, &mining).remove(0);
+    let mined = node.getblock(&block);
+    for txid in [&first, &second] {
+        assert!(mined["tx"].as_array().unwrap().contains(&json!(txid)));
+        assert_eq!(node.gettransaction(txid).confirmations, 1);
+    }
+    let fees =
+        -(node.gettransaction(&first).fee.unwrap() + node.gettransaction(&second).fee.unwrap());
+    // Block 102 matured block 2's coinbase.
+    assert_eq!(node.getbalance(), Amount::coins(100) - fees);
+}
