@@ -3,9 +3,9 @@
 //! config file where the command line wins.
 //!
 //! Each executable passes the option sets it accepts ([`COMMON_OPTIONS`] plus
-//! its own, e.g. [`NODE_OPTIONS`]); new groups (such as the ipc options) are
-//! one more `&[OptionSpec]` here, listed in [`ALL_OPTION_SETS`] so a shared
-//! config file may hold them.
+//! its own, e.g. [`LOG_OPTIONS`], [`NODE_OPTIONS`], [`NODE_IPC_OPTIONS`]);
+//! every group is listed in [`ALL_OPTION_SETS`] so a shared config file may
+//! hold them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -104,8 +104,8 @@ pub const COMMON_OPTIONS: &[OptionSpec] = &[
     ),
 ];
 
-/// Options of the node executables (`kestreld`, `kestrel-node`).
-pub const NODE_OPTIONS: &[OptionSpec] = &[
+/// Logging options of the node and wallet executables.
+pub const LOG_OPTIONS: &[OptionSpec] = &[
     opt(
         "printtoconsole",
         OptionKind::Flag,
@@ -118,11 +118,46 @@ pub const NODE_OPTIONS: &[OptionSpec] = &[
         "<category>",
         "Log debug output of a category (repeatable; 1 or no value: all). Categories: rpc, http, chain, wallet, ipc",
     ),
+];
+
+/// Options of the node executables (`kestreld`, `kestrel-node`).
+pub const NODE_OPTIONS: &[OptionSpec] = &[opt(
+    "rpcbind",
+    OptionKind::Value,
+    "<addr>",
+    "Bind the JSON-RPC server to this loopback address (default: 127.0.0.1)",
+)];
+
+/// IPC options of the multiprocess node, `kestrel-node`.
+pub const NODE_IPC_OPTIONS: &[OptionSpec] = &[opt(
+    "ipcbind",
+    OptionKind::Value,
+    "<address>",
+    "Listen for IPC connections from other processes (kestrel-wallet -ipcconnect, kestrel-gui) at unix (default: <datadir>/regtest/sockets/node.sock) or unix:<path>",
+)];
+
+/// Options of `kestrel-wallet`, the wallet process.
+pub const WALLET_PROCESS_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        command_line_only: true,
+        ..opt(
+            "ipcfd",
+            OptionKind::Value,
+            "<fd>",
+            "Serve IPC on this inherited socket (set by kestrel-node when it spawns its wallet; not for use by hand)",
+        )
+    },
     opt(
-        "rpcbind",
+        "ipcconnect",
         OptionKind::Value,
-        "<addr>",
-        "Bind the JSON-RPC server to this loopback address (default: 127.0.0.1)",
+        "<address>",
+        "Attach to a running kestrel-node -ipcbind at unix (default: <datadir>/regtest/sockets/node.sock) or unix:<path>",
+    ),
+    opt(
+        "wallet",
+        OptionKind::Value,
+        "<name>",
+        "With -ipcconnect: the wallet to load, <datadir>/regtest/wallets/<name>.json (default: the datadir's own wallet, <datadir>/regtest/wallet.json)",
     ),
 ];
 
@@ -151,7 +186,14 @@ pub const CLI_OPTIONS: &[OptionSpec] = &[
 /// Every option set of every executable: a config file is shared by all of
 /// them, so a key known to any is accepted there (and ignored by the
 /// executables that do not use it).
-pub const ALL_OPTION_SETS: &[&[OptionSpec]] = &[COMMON_OPTIONS, NODE_OPTIONS, CLI_OPTIONS];
+pub const ALL_OPTION_SETS: &[&[OptionSpec]] = &[
+    COMMON_OPTIONS,
+    LOG_OPTIONS,
+    NODE_OPTIONS,
+    NODE_IPC_OPTIONS,
+    WALLET_PROCESS_OPTIONS,
+    CLI_OPTIONS,
+];
 
 /// A problem with the command line or the config file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -404,7 +446,7 @@ pub fn help_text(usage: &str, sets: &[&[OptionSpec]]) -> String {
 mod tests {
     use super::*;
 
-    const NODE: &[&[OptionSpec]] = &[COMMON_OPTIONS, NODE_OPTIONS];
+    const NODE: &[&[OptionSpec]] = &[COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS];
 
     fn parse(args: &[&str]) -> Result<Args, ArgsError> {
         Args::parse(args.iter().copied(), NODE)

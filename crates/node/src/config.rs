@@ -210,6 +210,16 @@ impl DebugLog {
         })
     }
 
+    /// The options that select these categories in a child process; its
+    /// command line wins over any `debug=` in its config file.
+    pub fn to_args(&self) -> Vec<String> {
+        match self {
+            DebugLog::None => vec!["-nodebug".into()],
+            DebugLog::All => vec!["-debug=1".into()],
+            DebugLog::Categories(cats) => cats.iter().map(|c| format!("-debug={c}")).collect(),
+        }
+    }
+
     /// The tracing filter: info everywhere, debug for the chosen categories
     /// (a category is both the tracing target `<cat>` and the crate
     /// `kestrel_<cat>`, so crates that log under their module path count).
@@ -225,12 +235,49 @@ impl DebugLog {
     }
 }
 
+/// Where a process logs and what: `-printtoconsole`, `-debug`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub print_to_console: bool,
+    pub debug: DebugLog,
+}
+
+impl LogConfig {
+    pub fn from_args(args: &Args) -> Result<LogConfig, ConfigError> {
+        Ok(LogConfig {
+            print_to_console: args.flag("printtoconsole"),
+            debug: DebugLog::from_args(args)?,
+        })
+    }
+
+    /// The options that give a child process the same logging.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![format!(
+            "-printtoconsole={}",
+            u8::from(self.print_to_console)
+        )];
+        args.extend(self.debug.to_args());
+        args
+    }
+}
+
+/// No positional arguments: every executable but the cli takes options only.
+pub fn reject_positionals(args: &Args) -> Result<(), ConfigError> {
+    match args.positionals().first() {
+        Some(extra) => Err(ConfigError::Invalid(format!(
+            "Error parsing command line arguments: unexpected argument '{extra}' (options start with -)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Everything a node executable runs with.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
     pub datadir: DataDir,
-    pub print_to_console: bool,
-    pub debug: DebugLog,
+    /// `-conf` as given, so a child process reads the same file.
+    pub conf: Option<String>,
+    pub log: LogConfig,
     pub rpc_bind: IpAddr,
     pub rpc_port: u16,
     pub rpc_user_password: Option<UserPassword>,
@@ -238,15 +285,11 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     pub fn from_args(args: &Args, datadir: DataDir) -> Result<NodeConfig, ConfigError> {
-        if let Some(extra) = args.positionals().first() {
-            return Err(ConfigError::Invalid(format!(
-                "Error parsing command line arguments: unexpected argument '{extra}' (options start with -)"
-            )));
-        }
+        reject_positionals(args)?;
         Ok(NodeConfig {
             datadir,
-            print_to_console: args.flag("printtoconsole"),
-            debug: DebugLog::from_args(args)?,
+            conf: args.value("conf").map(str::to_string),
+            log: LogConfig::from_args(args)?,
             rpc_bind: loopback_address("rpcbind", args)?,
             rpc_port: rpc_port(args)?,
             rpc_user_password: user_password(args)?,
@@ -257,9 +300,9 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{COMMON_OPTIONS, NODE_OPTIONS};
+    use crate::args::{COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS};
 
-    const NODE: &[&[OptionSpec]] = &[COMMON_OPTIONS, NODE_OPTIONS];
+    const NODE: &[&[OptionSpec]] = &[COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS];
 
     fn node_config(dir: &Path, extra: &[&str]) -> Result<NodeConfig, ConfigError> {
         let argv = std::iter::once(format!("-datadir={}", dir.display()))
@@ -275,7 +318,7 @@ mod tests {
         assert_eq!(config.rpc_port, DEFAULT_RPC_PORT);
         assert_eq!(config.rpc_bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(config.rpc_user_password, None);
-        assert_eq!(config.debug, DebugLog::None);
+        assert_eq!(config.log.debug, DebugLog::None);
         assert_eq!(
             config.datadir.cookie_path(),
             dir.path().join("regtest/.cookie")
@@ -299,7 +342,10 @@ mod tests {
                 password: "p".into()
             })
         );
-        assert_eq!(config.debug, DebugLog::Categories(vec!["wallet".into()]));
+        assert_eq!(
+            config.log.debug,
+            DebugLog::Categories(vec!["wallet".into()])
+        );
     }
 
     #[test]
@@ -354,12 +400,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = node_config(dir.path(), &["-debug=rpc", "-debug=ipc"]).unwrap();
         assert_eq!(
-            config.debug.filter_directives(),
+            config.log.debug.filter_directives(),
             "info,rpc=debug,kestrel_rpc=debug,ipc=debug,kestrel_ipc=debug"
         );
         let config = node_config(dir.path(), &["-debug"]).unwrap();
-        assert_eq!(config.debug, DebugLog::All);
+        assert_eq!(config.log.debug, DebugLog::All);
         let config = node_config(dir.path(), &["-debug=rpc", "-debug=0"]).unwrap();
-        assert_eq!(config.debug, DebugLog::None);
+        assert_eq!(config.log.debug, DebugLog::None);
+    }
+
+    #[test]
+    fn log_settings_pass_to_a_child_whatever_its_config_file_says() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(DEFAULT_CONF_FILE),
+            "debug=wallet\nprinttoconsole=1\n",
+        )
+        .unwrap();
+        for extra in [
+            &["-debug=ipc", "-debug=rpc", "-noprinttoconsole"][..],
+            &["-debug"],
+            &["-debug=0"],
+            &[],
+        ] {
+            let parent = node_config(dir.path(), extra).unwrap();
+            let child_args = parent.log.to_args();
+            let child_args: Vec<&str> = child_args.iter().map(String::as_str).collect();
+            let child = node_config(dir.path(), &child_args).unwrap();
+            assert_eq!(child.log, parent.log, "{extra:?} -> {child_args:?}");
+        }
     }
 }

@@ -9,8 +9,13 @@ pub mod json;
 pub mod lock;
 pub mod logging;
 pub mod node_chain;
+pub mod node_interface;
 pub mod node_process;
 pub mod rpc;
 pub mod shutdown;
 pub mod startup;
+pub mod wallet_files;
 pub mod wallet_slot;
+
+#[cfg(feature = "multiprocess")]
+pub mod multiprocess;

@@ -1,5 +1,7 @@
 //! Logging through tracing: always to `<netdir>/debug.log`, also to the
 //! console with -printtoconsole; -debug=<category> turns on debug output.
+//! The wallet process of the multiprocess node appends to the same
+//! debug.log, as one node's log.
 
 use std::fs::OpenOptions;
 use std::io::IsTerminal;
@@ -9,10 +11,10 @@ use std::sync::Mutex;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{fmt, EnvFilter, Layer};
 
-use crate::config::NodeConfig;
+use crate::config::LogConfig;
 
 /// Installs the process-wide subscriber. Call once, at startup.
-pub fn init(config: &NodeConfig, net_dir: &Path) -> anyhow::Result<()> {
+pub fn init(config: &LogConfig, net_dir: &Path) -> anyhow::Result<()> {
     let path = net_dir.join("debug.log");
     let file = OpenOptions::new()
         .create(true)

@@ -141,18 +141,34 @@ impl NodeProcess {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> io::Result<ExitStatus> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        if !status.success() {
-            return Err(io::Error::other(format!("kill -TERM failed: {status}")));
-        }
+        self.signal("TERM")?;
         self.child.wait()
+    }
+
+    /// Sends the signal named `name` (as `kill -<name>` knows it: `INT`,
+    /// `TERM`, ...) without waiting.
+    pub fn signal(&self, name: &str) -> io::Result<()> {
+        send_signal(self.child.id(), name)
     }
 
     /// Waits for the process to exit (after `stop`).
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         self.child.wait()
+    }
+
+    /// Waits up to `timeout` for the process to exit; `None` if it is still
+    /// running then.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() > deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
     }
 
     /// What the process wrote to stderr. Reads to the end of the stream, so
@@ -166,6 +182,53 @@ impl NodeProcess {
     }
 }
 
+/// Sends the signal named `name` (`INT`, `TERM`, `KILL` ...) to `pid`.
+pub fn send_signal(pid: u32, name: &str) -> io::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(io::Error::other(format!(
+            "kill -{name} {pid} failed: {status}"
+        )));
+    }
+    Ok(())
+}
+
+/// The live processes whose parent is `parent`, from `/proc` (Linux).
+pub fn child_pids(parent: u32) -> io::Result<Vec<u32>> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(pid) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // The process may exit while we look; then it is no child anyway.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|ppid| ppid.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    Ok(children)
+}
+
+/// Whether a process `pid` exists (a zombie counts: it is not reaped yet).
+pub fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
 impl Drop for NodeProcess {
     /// A test that failed midway leaves no process behind.
     fn drop(&mut self) {
@@ -173,5 +236,25 @@ impl Drop for NodeProcess {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_are_found_and_gone_once_reaped() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        // Other tests of this process may have children of their own.
+        assert!(child_pids(std::process::id()).unwrap().contains(&pid));
+        assert!(process_exists(pid));
+        send_signal(pid, "KILL").unwrap();
+        child.wait().unwrap();
+        assert!(!process_exists(pid));
+        assert!(!child_pids(std::process::id()).unwrap().contains(&pid));
+        let err = send_signal(pid, "TERM").unwrap_err();
+        assert!(err.to_string().contains("kill -TERM"), "{err}");
     }
 }

@@ -11,24 +11,32 @@ use std::time::Instant;
 
 use anyhow::Context;
 use kestrel_chain::ChainState;
-use kestrel_interfaces::Chain;
+use kestrel_interfaces::{Chain, Node};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::args::{help_text, OptionSpec};
+use crate::args::{help_text, Args, OptionSpec};
 use crate::config::{self, NodeConfig};
 use crate::lock::DataDirLock;
+use crate::node_interface::NodeHandle;
 use crate::rpc::auth::{CookieFile, RpcAuth};
 use crate::rpc::methods::{EchoIpc, RpcContext};
 use crate::shutdown::Shutdown;
+use crate::wallet_files;
 use crate::wallet_slot::WalletSlot;
 
 /// How the node gets (and lets go of) its wallet.
 pub trait WalletProvider {
     /// Starts the wallet against the open chain and puts it in `slot` (now,
-    /// or later for a wallet that attaches on its own). An error stops the
-    /// node's startup.
-    fn start(&mut self, chain: Arc<dyn Chain>, slot: &WalletSlot) -> anyhow::Result<()>;
+    /// or later for a wallet that attaches on its own). `node` is what the
+    /// node offers other processes (a gui). An error stops the node's
+    /// startup.
+    fn start(
+        &mut self,
+        chain: Arc<dyn Chain>,
+        node: Arc<dyn Node>,
+        slot: &WalletSlot,
+    ) -> anyhow::Result<()>;
     /// `echoipc`'s round trip.
     fn echo_ipc(&self) -> EchoIpc;
     /// At shutdown, after the RPC server stopped: flush and release the
@@ -42,16 +50,22 @@ pub struct InProcessWallet {
 }
 
 impl InProcessWallet {
-    /// The wallet file of a node: `<netdir>/wallet.json`.
+    /// The datadir's own wallet ([`wallet_files::DEFAULT_WALLET`]).
     pub fn in_net_dir(net_dir: &Path) -> InProcessWallet {
         InProcessWallet {
-            path: net_dir.join("wallet.json"),
+            path: wallet_files::wallet_path(net_dir, wallet_files::DEFAULT_WALLET)
+                .expect("the default wallet name is valid"),
         }
     }
 }
 
 impl WalletProvider for InProcessWallet {
-    fn start(&mut self, chain: Arc<dyn Chain>, slot: &WalletSlot) -> anyhow::Result<()> {
+    fn start(
+        &mut self,
+        chain: Arc<dyn Chain>,
+        _node: Arc<dyn Node>,
+        slot: &WalletSlot,
+    ) -> anyhow::Result<()> {
         let wallet = kestrel_wallet::WalletState::load_or_create(&self.path, chain)
             .with_context(|| format!("Cannot load the wallet {}", self.path.display()))?;
         tracing::info!(target: "wallet", "wallet loaded from {}", self.path.display());
@@ -77,7 +91,7 @@ pub fn run_node(config: &NodeConfig, wallet: &mut dyn WalletProvider) -> anyhow:
     let started = Instant::now();
     let net_dir = config.datadir.create_net_dir()?;
     let _lock = DataDirLock::acquire(&net_dir)?;
-    crate::logging::init(config, &net_dir)?;
+    crate::logging::init(&config.log, &net_dir)?;
     tracing::info!(
         "Kestrel node starting, data directory {}",
         net_dir.display()
@@ -113,12 +127,18 @@ fn serve_until_stopped(
         .enable_all()
         .build()
         .context("Cannot start the RPC runtime")?;
-    wallet.start(chain.clone(), slot)?;
+    let shutdown = Shutdown::default();
+    let node = Arc::new(NodeHandle::new(
+        chain.clone(),
+        slot.clone(),
+        shutdown.clone(),
+    ));
+    wallet.start(chain.clone(), node, slot)?;
     let ctx = Arc::new(RpcContext {
         chain: chain.clone(),
         wallet: slot.clone(),
         echo_ipc: wallet.echo_ipc(),
-        shutdown: Shutdown::default(),
+        shutdown,
         started,
     });
     runtime.block_on(async {
@@ -170,35 +190,42 @@ fn watch_signals(shutdown: Shutdown) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes a node's [`WalletProvider`] from its options (those of its own
+/// option sets, e.g. `-ipcbind`, and the parsed config); an error is a bad
+/// option, reported before anything starts.
+pub type MakeWallet<'a> =
+    dyn FnOnce(&Args, &NodeConfig) -> anyhow::Result<Box<dyn WalletProvider>> + 'a;
+
 /// The `main` of a node executable: parse `argv` (without the program
 /// name) against `option_sets`, print help or errors, and run the node with
-/// the wallet `make_wallet` gives for the config.
+/// the wallet `make_wallet` gives for the options.
 pub fn node_main<I, S>(
     usage: &str,
     option_sets: &[&[OptionSpec]],
     argv: I,
-    make_wallet: impl FnOnce(&NodeConfig) -> Box<dyn WalletProvider>,
+    make_wallet: Box<MakeWallet<'_>>,
 ) -> ExitCode
 where
     I: IntoIterator<Item = S>,
     S: Into<String>,
 {
-    let config = match config::load(argv, option_sets) {
+    let setup = match config::load(argv, option_sets) {
         Ok((args, _)) if args.flag("help") => {
             println!("{}", help_text(usage, option_sets));
             return ExitCode::SUCCESS;
         }
-        Ok((args, datadir)) => NodeConfig::from_args(&args, datadir),
-        Err(e) => Err(e),
+        Ok((args, datadir)) => NodeConfig::from_args(&args, datadir)
+            .map_err(anyhow::Error::from)
+            .and_then(|config| Ok((make_wallet(&args, &config)?, config))),
+        Err(e) => Err(e.into()),
     };
-    let config = match config {
-        Ok(config) => config,
+    let (mut wallet, config) = match setup {
+        Ok(setup) => setup,
         Err(e) => {
-            eprintln!("Error: {e}");
+            eprintln!("Error: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    let mut wallet = make_wallet(&config);
     match run_node(&config, wallet.as_mut()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -2,14 +2,18 @@
 
 use std::process::ExitCode;
 
-use kestrel_node::args::{COMMON_OPTIONS, NODE_OPTIONS};
+use kestrel_node::args::{COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS};
 use kestrel_node::startup::{node_main, InProcessWallet};
 
 fn main() -> ExitCode {
     node_main(
         "Usage: kestreld [options]\n\nRuns a Kestrel regtest node with its wallet in-process.",
-        &[COMMON_OPTIONS, NODE_OPTIONS],
+        &[COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS],
         std::env::args().skip(1),
-        |config| Box::new(InProcessWallet::in_net_dir(&config.datadir.net_dir())),
+        Box::new(|_, config| {
+            Ok(Box::new(InProcessWallet::in_net_dir(
+                &config.datadir.net_dir(),
+            )))
+        }),
     )
 }

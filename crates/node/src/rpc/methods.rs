@@ -429,11 +429,8 @@ fn with_wallet<T>(
         kestrel_interfaces::Error::Rejected { code, message } => RpcError::new(code, message),
         kestrel_interfaces::Error::Disconnected(what, detail) => {
             tracing::warn!(target: "wallet", "{what} is gone ({detail}); wallet RPCs disabled");
-            ctx.wallet.remove_if_same(&wallet);
-            RpcError::new(
-                WALLET_NOT_FOUND,
-                format!("No wallet is loaded: {what} is not available ({detail}). Restart the node to load it; chain RPCs keep working."),
-            )
+            ctx.wallet
+                .unload_lost(&wallet, format!("{what} is not available ({detail})"))
         }
     })
 }

@@ -1,0 +1,175 @@
+//! Wallet RPC latency of `kestrel-node` (wallet in a `kestrel-wallet`
+//! process, every wallet call crossing IPC) against `kestreld` (wallet
+//! in-process), measured in the same run.
+//!
+//! Both nodes start on temp datadirs and mine 101 blocks to their wallet;
+//! then `getbalance` and `sendtoaddress` are called N times each,
+//! sequentially, alternating between the two nodes call by call so both see
+//! the same machine noise. Prints mean/p50/p99 per node and the ratios
+//! kestrel-node / kestreld (the aim is under 1.5x).
+//!
+//! `cargo bench --config depends/<host>/cargo-config.toml -p kestrel-node
+//! --features multiprocess --bench rpc_latency [-- --calls=N]`
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kestrel_chain::PrivateKey;
+use kestrel_node::node_process::NodeProcess;
+use kestrel_node::rpc::client::RpcClient;
+use serde_json::{json, Value};
+
+const DEFAULT_CALLS: usize = 500;
+/// Sends chain unconfirmed change; a block every so often keeps the
+/// mempool small. Mined between timed calls, never inside one.
+const SENDS_PER_BLOCK: usize = 50;
+const AIM: f64 = 1.5;
+
+struct Bench {
+    name: &'static str,
+    node: NodeProcess,
+    client: RpcClient,
+    _datadir: tempfile::TempDir,
+}
+
+impl Bench {
+    fn start(name: &'static str, binary: &str) -> Bench {
+        let datadir = tempfile::tempdir().expect("temp datadir");
+        let node = NodeProcess::start(Path::new(binary), datadir.path(), &[], None)
+            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+        let client = node.client().expect("RPC client");
+        let bench = Bench {
+            name,
+            node,
+            client,
+            _datadir: datadir,
+        };
+        let address = bench.call("getnewaddress", &[]);
+        bench.call("generatetoaddress", &[json!(101), address]);
+        bench
+    }
+
+    fn call(&self, method: &str, params: &[Value]) -> Value {
+        self.client
+            .call(method, params)
+            .unwrap_or_else(|e| panic!("{} {method} failed: {e}", self.name))
+    }
+
+    fn timed(&self, method: &str, params: &[Value]) -> Duration {
+        let started = Instant::now();
+        self.call(method, params);
+        started.elapsed()
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        let _ = self.client.call("stop", &[]);
+        let _ = self.node.wait();
+    }
+}
+
+struct Stats {
+    mean: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Stats {
+    fn of(mut samples: Vec<Duration>) -> Stats {
+        samples.sort();
+        let rank = |percent: usize| samples[(samples.len() - 1) * percent / 100];
+        Stats {
+            mean: samples.iter().sum::<Duration>() / samples.len() as u32,
+            p50: rank(50),
+            p99: rank(99),
+        }
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+/// `cargo test --benches` runs this without `--bench`: a smoke run then.
+const SMOKE_CALLS: usize = 5;
+
+fn calls_from_args() -> usize {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "--bench") {
+        return SMOKE_CALLS;
+    }
+    for arg in args {
+        if let Some(n) = arg.strip_prefix("--calls=") {
+            match n.parse::<usize>() {
+                Ok(n) if n > 0 => return n,
+                _ => {
+                    eprintln!("--calls={n}: expected a positive number of calls");
+                    std::process::exit(2);
+                }
+            }
+        }
+    }
+    DEFAULT_CALLS
+}
+
+fn main() {
+    let calls = calls_from_args();
+    let baseline = Bench::start("kestreld", env!("CARGO_BIN_EXE_kestreld"));
+    let multiprocess = Bench::start("kestrel-node", env!("CARGO_BIN_EXE_kestrel-node"));
+    let benches = [&baseline, &multiprocess];
+    let payee = json!(PrivateKey::generate().unwrap().address().to_string());
+
+    let mut samples = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+    let methods: [(&str, Vec<Value>); 2] = [
+        ("getbalance", vec![]),
+        ("sendtoaddress", vec![payee.clone(), json!(0.001)]),
+    ];
+    for (m, (method, params)) in methods.iter().enumerate() {
+        // One untimed call each: first-call effects are not latency.
+        for bench in benches {
+            bench.call(method, params);
+        }
+        for i in 0..calls {
+            for (b, bench) in benches.iter().enumerate() {
+                samples[m][b].push(bench.timed(method, params));
+                if *method == "sendtoaddress" && (i + 1) % SENDS_PER_BLOCK == 0 {
+                    bench.call("generatetoaddress", &[json!(1), payee.clone()]);
+                }
+            }
+        }
+    }
+
+    println!("wallet RPC latency, {calls} sequential calls per method and node (us)");
+    println!(
+        "{:<14} {:<13} {:>9} {:>9} {:>9}",
+        "method", "node", "mean", "p50", "p99"
+    );
+    let mut worst: f64 = 0.0;
+    for (m, (method, _)) in methods.iter().enumerate() {
+        let stats: Vec<Stats> = samples[m].iter().cloned().map(Stats::of).collect();
+        for (bench, s) in benches.iter().zip(&stats) {
+            println!(
+                "{method:<14} {:<13} {:>9.1} {:>9.1} {:>9.1}",
+                bench.name,
+                micros(s.mean),
+                micros(s.p50),
+                micros(s.p99)
+            );
+        }
+        let (base, ours) = (&stats[0], &stats[1]);
+        let mean = ratio(ours.mean, base.mean);
+        worst = worst.max(mean);
+        println!(
+            "{method:<14} kestrel-node / kestreld: mean {mean:.2}x, p50 {:.2}x, p99 {:.2}x",
+            ratio(ours.p50, base.p50),
+            ratio(ours.p99, base.p99)
+        );
+    }
+    let verdict = if worst < AIM { "within" } else { "OVER" };
+    println!("worst mean ratio {worst:.2}x: {verdict} the {AIM}x aim");
+}

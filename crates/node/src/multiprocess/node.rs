@@ -1,0 +1,348 @@
+//! `kestrel-node`: the node with its wallet in a `kestrel-wallet` child
+//! process, and optionally a `-ipcbind` socket that other processes attach
+//! to.
+//!
+//! The node offers [`NodeInit`] on every connection (its chain). At start it
+//! spawns `kestrel-wallet` (found next to its own executable) over a
+//! socketpair, hands it the chain through `Init.makeWalletLoader`, loads the
+//! datadir's own wallet and puts the `Wallet` proxy in the RPC's slot. A
+//! watcher thread empties the slot, with the reason, when the child's
+//! connection closes, so wallet RPCs answer -18 while chain RPCs go on.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use anyhow::Context;
+use kestrel_interfaces::{Chain, Error, Node, Result, Wallet};
+use kestrel_ipc::{
+    parse_unix_address, spawn_process, ChildProcess, Connection, EchoProxy, EventLoop, Init,
+    IpcListener, WalletLoader,
+};
+
+use crate::args::Args;
+use crate::config::NodeConfig;
+use crate::rpc::methods::EchoIpc;
+use crate::startup::WalletProvider;
+use crate::wallet_files::DEFAULT_WALLET;
+use crate::wallet_slot::WalletSlot;
+
+/// This process's name in `-debug=ipc` lines.
+pub const NODE_PROCESS: &str = "kestrel-node";
+/// The wallet executable, expected next to `kestrel-node`.
+pub const WALLET_EXECUTABLE: &str = "kestrel-wallet";
+
+/// How long the wallet process may take to exit once its connection is
+/// closed at shutdown before it is killed.
+const WALLET_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the node offers on each IPC connection: its chain, for the wallet
+/// it spawns (through `makeWalletLoader`) and for wallets that attach with
+/// `-ipcconnect` (through `makeChain`), and itself for a gui (`makeNode`).
+/// `makeEcho` is always offered.
+pub struct NodeInit {
+    chain: Arc<dyn Chain>,
+    node: Arc<dyn Node>,
+}
+
+impl NodeInit {
+    pub fn new(chain: Arc<dyn Chain>, node: Arc<dyn Node>) -> NodeInit {
+        NodeInit { chain, node }
+    }
+}
+
+impl Init for NodeInit {
+    fn make_chain(&self) -> Result<Arc<dyn Chain>> {
+        Ok(self.chain.clone())
+    }
+
+    fn make_node(&self) -> Result<Arc<dyn Node>> {
+        Ok(self.node.clone())
+    }
+}
+
+/// `kestrel-node`'s wallet: a `kestrel-wallet` child process.
+pub struct SpawnedWallet {
+    executable: PathBuf,
+    /// Options the child gets besides `-ipcfd`: the node's datadir, config
+    /// file and logging.
+    child_args: Vec<String>,
+    /// `-ipcbind`: the socket to listen on.
+    bind: Option<PathBuf>,
+    echo: Option<Arc<EchoProxy>>,
+    running: Option<Running>,
+}
+
+/// What exists while the child runs; torn down in [`WalletProvider::stop`].
+struct Running {
+    event_loop: EventLoop,
+    child: Arc<ChildProcess>,
+    connection: Arc<Connection>,
+    listener: Option<IpcListener>,
+    watcher: Option<JoinHandle<()>>,
+    /// Set at shutdown, so the watcher does not report the child's planned
+    /// exit as a loss.
+    stopping: Arc<AtomicBool>,
+}
+
+impl SpawnedWallet {
+    /// From the node's options; `-ipcbind` is checked here. The wallet
+    /// executable is `kestrel-wallet` next to `node_executable`.
+    pub fn new(
+        node_executable: &Path,
+        args: &Args,
+        config: &NodeConfig,
+    ) -> anyhow::Result<SpawnedWallet> {
+        let bind = args
+            .value("ipcbind")
+            .map(|value| parse_unix_address("-ipcbind", value))
+            .transpose()?
+            .map(|address| address.resolve(&config.datadir.root));
+        let mut child_args = vec![format!("-datadir={}", config.datadir.root.display())];
+        child_args.extend(config.conf.iter().map(|conf| format!("-conf={conf}")));
+        child_args.extend(config.log.to_args());
+        Ok(SpawnedWallet {
+            executable: node_executable.with_file_name(WALLET_EXECUTABLE),
+            child_args,
+            bind,
+            echo: None,
+            running: None,
+        })
+    }
+
+    /// The socket `-ipcbind` listens on, if given.
+    pub fn bind_path(&self) -> Option<&Path> {
+        self.bind.as_deref()
+    }
+
+    /// The arguments the wallet process is started with (before `-ipcfd`).
+    pub fn child_args(&self) -> &[String] {
+        &self.child_args
+    }
+
+    fn spawn(&mut self, init: Arc<dyn Init>) -> anyhow::Result<&mut Running> {
+        let event_loop = EventLoop::start(NODE_PROCESS)?;
+        let handle = event_loop.handle();
+        let args: Vec<OsString> = self.child_args.iter().map(OsString::from).collect();
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(OsString::as_os_str).collect();
+        let (child, connection) = spawn_process(&handle, &self.executable, &args, init.clone())
+            .with_context(|| {
+                format!(
+                    "Cannot start the wallet process {}: kestrel-node runs its wallet in {WALLET_EXECUTABLE}, which must sit next to it (build both with --features multiprocess)",
+                    self.executable.display()
+                )
+            })?;
+        tracing::info!("wallet process {} started", connection.peer_description());
+        let listener = match &self.bind {
+            None => None,
+            Some(path) => {
+                let listener = IpcListener::bind(&handle, path, init, |client| {
+                    tracing::info!("IPC client attached: {}", client.peer_description());
+                })
+                .with_context(|| {
+                    format!("Cannot listen for IPC (-ipcbind) on {}", path.display())
+                })?;
+                tracing::info!("listening for IPC on unix:{}", path.display());
+                Some(listener)
+            }
+        };
+        Ok(self.running.insert(Running {
+            event_loop,
+            child: Arc::new(child),
+            connection: Arc::new(connection),
+            listener,
+            watcher: None,
+            stopping: Arc::new(AtomicBool::new(false)),
+        }))
+    }
+}
+
+impl WalletProvider for SpawnedWallet {
+    fn start(
+        &mut self,
+        chain: Arc<dyn Chain>,
+        node: Arc<dyn Node>,
+        slot: &WalletSlot,
+    ) -> anyhow::Result<()> {
+        let running = self.spawn(Arc::new(NodeInit::new(chain.clone(), node)))?;
+        let remote = running.connection.remote_init();
+        let echo = Arc::new(remote.make_echo()?);
+        let wallet = remote
+            .make_wallet_loader(chain)
+            .and_then(|loader| loader.load_wallet(DEFAULT_WALLET))
+            .context("Cannot load the wallet in the wallet process")?;
+        slot.set(wallet.clone());
+        running.watcher = Some(watch_wallet_process(
+            running.connection.clone(),
+            running.child.clone(),
+            Arc::downgrade(&wallet),
+            slot.clone(),
+            running.stopping.clone(),
+        )?);
+        tracing::info!(target: "wallet", "wallet loaded in the wallet process");
+        self.echo = Some(echo);
+        Ok(())
+    }
+
+    fn echo_ipc(&self) -> EchoIpc {
+        let echo = self.echo.clone();
+        Arc::new(move |message: &str| {
+            let echo = echo.as_ref().ok_or_else(|| {
+                Error::Disconnected("Echo", "the wallet process was not started".into())
+            })?;
+            let reply = echo.echo(message.as_bytes())?;
+            Ok(String::from_utf8_lossy(&reply).into_owned())
+        })
+    }
+
+    fn stop(&mut self, slot: &WalletSlot) -> anyhow::Result<()> {
+        let Some(mut running) = self.running.take() else {
+            return Ok(());
+        };
+        running.stopping.store(true, Ordering::SeqCst);
+        // Releasing the Wallet capability unloads the wallet in the child,
+        // which writes its file on every change; no client attaches after
+        // this, and the socket file goes.
+        drop(slot.take());
+        drop(running.listener.take());
+        // A closed connection is the wallet process's cue to exit.
+        running.connection.close();
+        let exited = running.child.wait_exit(WALLET_EXIT_TIMEOUT).or_else(|| {
+            tracing::warn!(
+                "wallet process {} did not exit within {WALLET_EXIT_TIMEOUT:?}; killing it",
+                running.connection.peer_description()
+            );
+            running.child.kill();
+            running.child.wait_exit(WALLET_EXIT_TIMEOUT)
+        });
+        if let Some(watcher) = running.watcher.take() {
+            let _ = watcher.join();
+        }
+        self.echo = None;
+        // Closes the connections of attached processes too.
+        drop(running.event_loop);
+        match exited {
+            Some(status) => {
+                tracing::info!("wallet process exited ({status})");
+                Ok(())
+            }
+            None => anyhow::bail!(
+                "wallet process {} could not be stopped",
+                running.connection.peer_description()
+            ),
+        }
+    }
+}
+
+/// Waits on its own thread for the wallet process's connection to close.
+/// Unless the node is stopping, that is a loss: the slot is emptied with
+/// the reason and the exit is logged.
+fn watch_wallet_process(
+    connection: Arc<Connection>,
+    child: Arc<ChildProcess>,
+    wallet: Weak<dyn Wallet>,
+    slot: WalletSlot,
+    stopping: Arc<AtomicBool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("kestrel-wallet-watch".into())
+        .spawn(move || {
+            let reason = loop {
+                if let Some(reason) = connection.wait_closed(Duration::from_secs(3600)) {
+                    break reason;
+                }
+            };
+            if stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            let who = connection.peer_description();
+            if let Some(wallet) = wallet.upgrade() {
+                let _ = slot.unload_lost(
+                    &wallet,
+                    format!("the wallet process {who} is gone ({reason})"),
+                );
+            }
+            let status = child
+                .wait_exit(WALLET_EXIT_TIMEOUT)
+                .map_or_else(|| "still running".to_string(), |s| s.to_string());
+            tracing::error!(
+                target: "wallet",
+                "wallet process {who} is gone ({reason}; exit status: {status}); wallet RPCs now fail with -18 until the node is restarted, chain RPCs keep working"
+            );
+        })
+        .context("Cannot start the thread that watches the wallet process")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{COMMON_OPTIONS, LOG_OPTIONS, NODE_IPC_OPTIONS, NODE_OPTIONS};
+    use crate::config;
+
+    fn spawned_wallet(datadir: &Path, extra: &[&str]) -> anyhow::Result<SpawnedWallet> {
+        let argv = std::iter::once(format!("-datadir={}", datadir.display()))
+            .chain(extra.iter().map(|s| s.to_string()));
+        let sets = [COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS, NODE_IPC_OPTIONS];
+        let (args, datadir) = config::load(argv, &sets)?;
+        let config = NodeConfig::from_args(&args, datadir)?;
+        SpawnedWallet::new(Path::new("/opt/kestrel/bin/kestrel-node"), &args, &config)
+    }
+
+    #[test]
+    fn the_child_gets_the_datadir_config_file_and_logging() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("other.conf"), "debug=wallet\n").unwrap();
+        let wallet = spawned_wallet(
+            dir.path(),
+            &["-conf=other.conf", "-debug=ipc", "-rpcport=5"],
+        )
+        .unwrap();
+        assert_eq!(
+            wallet.executable,
+            Path::new("/opt/kestrel/bin/kestrel-wallet")
+        );
+        assert_eq!(
+            wallet.child_args(),
+            [
+                format!("-datadir={}", dir.path().display()),
+                "-conf=other.conf".into(),
+                "-printtoconsole=0".into(),
+                "-debug=ipc".into(),
+            ]
+        );
+        assert_eq!(wallet.bind_path(), None);
+    }
+
+    #[test]
+    fn ipcbind_paths_are_in_the_datadir_unless_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let bind = |value: &str| {
+            spawned_wallet(dir.path(), &[&format!("-ipcbind={value}")])
+                .unwrap()
+                .bind_path()
+                .map(Path::to_path_buf)
+        };
+        assert_eq!(
+            bind("unix"),
+            Some(dir.path().join("regtest/sockets/node.sock"))
+        );
+        assert_eq!(bind("unix:n.sock"), Some(dir.path().join("n.sock")));
+        assert_eq!(bind("unix:/run/k.sock"), Some("/run/k.sock".into()));
+        let err = spawned_wallet(dir.path(), &["-ipcbind=tcp:127.0.0.1:1"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("-ipcbind") && err.contains("unix:<path>"),
+            "{err}"
+        );
+        let err = spawned_wallet(dir.path(), &["-ipcconnect=unix"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("-ipcconnect: unknown option"), "{err}");
+    }
+}
