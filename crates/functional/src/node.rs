@@ -380,11 +380,17 @@ impl TestNode {
         let status = self
             .wait_for_exit(SHUTDOWN_TIMEOUT)
             .unwrap_or_else(|e| panic!("node{} after {after}: {e}", self.index));
+        let stderr = read_from(&self.stderr_path(), self.run_stderr_offset);
         assert!(
             status.success(),
-            "node{} exited with {status} after {after}; stderr:\n{}",
+            "node{} exited with {status} after {after}; stderr:\n{stderr}",
             self.index,
-            tail(&self.stderr_path(), 20)
+        );
+        // As Bitcoin's stop_node: a clean run has nothing to complain about.
+        assert!(
+            stderr.is_empty(),
+            "node{} wrote to stderr during a clean run:\n{stderr}",
+            self.index
         );
     }
 

@@ -151,8 +151,8 @@ fn killed_wallet_process_leaves_chain_rpcs_working() {
 }
 
 /// Attaches a `kestrel-wallet` to a node started with `-ipcbind=unix`,
-/// pays it, then shuts the node down with `shut_down` and checks that the
-/// attached wallet notices and exits cleanly.
+/// pays it, then ends the node with `shut_down` (`stop`, SIGTERM or
+/// `kill -9`) and checks that the attached wallet notices and exits cleanly.
 fn attach_wallet_then_shut_down(shut_down: fn(&mut TestNode)) {
     let mut test = multiprocess_framework(1);
     test.nodes[0].extra_args = vec!["-ipcbind=unix".into()];
@@ -208,7 +208,7 @@ fn attach_wallet_then_shut_down(shut_down: fn(&mut TestNode)) {
     );
     assert_eq!(node.getbalance(), Amount::ZERO);
 
-    // Stopping the node lets the attached wallet go, cleanly.
+    // The node going away, however it goes, lets the attached wallet go.
     shut_down(node);
     let attached = test.processes.last_mut().unwrap();
     let status = attached.wait_for_exit(DEFAULT_TIMEOUT).unwrap();
@@ -225,4 +225,9 @@ fn wallet_attaches_with_ipcconnect() {
 #[test]
 fn sigterm_with_an_attached_wallet_shuts_both_down() {
     attach_wallet_then_shut_down(TestNode::terminate);
+}
+
+#[test]
+fn attached_wallet_exits_when_its_node_is_killed() {
+    attach_wallet_then_shut_down(TestNode::kill);
 }
