@@ -61,9 +61,9 @@ struct Flavor {
     name: &'static str,
     features: &'static [&'static str],
     kestreld: &'static str,
-    /// Features of kestrel-functional for this build: its multiprocess-only
-    /// scenarios are a test target that requires `multiprocess`.
-    suite_features: &'static [&'static str],
+    /// Test targets of kestrel-functional for this build (its
+    /// `multiprocess` target fails on purpose against `kestreld`).
+    suite_targets: &'static [&'static str],
 }
 
 const FLAVORS: &[Flavor] = &[
@@ -71,13 +71,13 @@ const FLAVORS: &[Flavor] = &[
         name: "monolithic",
         features: &[],
         kestreld: "kestreld",
-        suite_features: &[],
+        suite_targets: &["--lib", "--test", "functional"],
     },
     Flavor {
         name: "multiprocess",
         features: &["kestrel-node/multiprocess"],
         kestreld: "kestrel-node",
-        suite_features: &["kestrel-functional/multiprocess"],
+        suite_targets: &["--test", "functional", "--test", "multiprocess"],
     },
 ];
 
@@ -163,10 +163,7 @@ impl TestCmd {
             // Compile the suite first so its wall time is the tests alone.
             let suite = |extra: &[&str]| {
                 let mut cmd = cargo(&["test", "--package", "kestrel-functional"]);
-                for feature in flavor.suite_features {
-                    cmd.args(["--features", feature]);
-                }
-                cmd.args(extra);
+                cmd.args(flavor.suite_targets).args(extra);
                 cmd.env("KESTRELD", bin_dir.join(flavor.kestreld))
                     .env("KESTREL_CLI", bin_dir.join("kestrel-cli"));
                 cmd
