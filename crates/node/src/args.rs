@@ -129,12 +129,23 @@ pub const NODE_OPTIONS: &[OptionSpec] = &[opt(
 )];
 
 /// IPC options of the multiprocess node, `kestrel-node`.
-pub const NODE_IPC_OPTIONS: &[OptionSpec] = &[opt(
-    "ipcbind",
-    OptionKind::Value,
-    "<address>",
-    "Listen for IPC connections from other processes (kestrel-wallet -ipcconnect, kestrel-gui) at unix (default: <datadir>/regtest/sockets/node.sock) or unix:<path>",
-)];
+pub const NODE_IPC_OPTIONS: &[OptionSpec] = &[
+    opt(
+        "ipcbind",
+        OptionKind::Value,
+        "<address>",
+        "Listen for IPC connections from other processes (kestrel-wallet -ipcconnect, kestrel-gui) at unix (default: <datadir>/regtest/sockets/node.sock) or unix:<path>",
+    ),
+    OptionSpec {
+        command_line_only: true,
+        ..opt(
+            "ipcfd",
+            OptionKind::Value,
+            "<fd>",
+            "Serve the node on this inherited socket and stop when it closes (set by kestrel-gui when it spawns the node; not for use by hand)",
+        )
+    },
+];
 
 /// Options of `kestrel-wallet`, the wallet process.
 pub const WALLET_PROCESS_OPTIONS: &[OptionSpec] = &[

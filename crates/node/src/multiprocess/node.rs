@@ -8,8 +8,13 @@
 //! datadir's own wallet and puts the `Wallet` proxy in the RPC's slot. A
 //! watcher thread empties the slot, with the reason, when the child's
 //! connection closes, so wallet RPCs answer -18 while chain RPCs go on.
+//!
+//! Started by `kestrel-gui` (`-ipcfd=N`, the gui's socketpair), the node
+//! serves the same `NodeInit` there once its wallet is loaded, and shuts
+//! down when that connection closes.
 
 use std::ffi::OsString;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -19,8 +24,8 @@ use std::time::Duration;
 use anyhow::Context;
 use kestrel_interfaces::{Chain, Error, Node, Result, Wallet};
 use kestrel_ipc::{
-    parse_unix_address, spawn_process, ChildProcess, Connection, EchoProxy, EventLoop, Init,
-    IpcListener, WalletLoader,
+    parse_ipcfd, parse_unix_address, serve_fd, spawn_process, ChildProcess, Connection, EchoProxy,
+    EventLoop, Init, IpcListener, WalletLoader,
 };
 
 use crate::args::Args;
@@ -72,6 +77,8 @@ pub struct SpawnedWallet {
     child_args: Vec<String>,
     /// `-ipcbind`: the socket to listen on.
     bind: Option<PathBuf>,
+    /// `-ipcfd`: the socket of the kestrel-gui that started this node.
+    gui_fd: Option<RawFd>,
     echo: Option<Arc<EchoProxy>>,
     running: Option<Running>,
 }
@@ -82,6 +89,8 @@ struct Running {
     child: Arc<ChildProcess>,
     connection: Arc<Connection>,
     listener: Option<IpcListener>,
+    /// The connection to the kestrel-gui that started this node.
+    gui: Option<Arc<Connection>>,
     watcher: Option<JoinHandle<()>>,
     /// Set at shutdown, so the watcher does not report the child's planned
     /// exit as a loss.
@@ -101,6 +110,7 @@ impl SpawnedWallet {
             .map(|value| parse_unix_address("-ipcbind", value))
             .transpose()?
             .map(|address| address.resolve(&config.datadir.root));
+        let gui_fd = args.value("ipcfd").map(parse_ipcfd).transpose()?;
         let mut child_args = vec![format!("-datadir={}", config.datadir.root.display())];
         child_args.extend(config.conf.iter().map(|conf| format!("-conf={conf}")));
         child_args.extend(config.log.to_args());
@@ -108,6 +118,7 @@ impl SpawnedWallet {
             executable: node_executable.with_file_name(WALLET_EXECUTABLE),
             child_args,
             bind,
+            gui_fd,
             echo: None,
             running: None,
         })
@@ -154,6 +165,7 @@ impl SpawnedWallet {
             child: Arc::new(child),
             connection: Arc::new(connection),
             listener,
+            gui: None,
             watcher: None,
             stopping: Arc::new(AtomicBool::new(false)),
         }))
@@ -167,7 +179,8 @@ impl WalletProvider for SpawnedWallet {
         node: Arc<dyn Node>,
         slot: &WalletSlot,
     ) -> anyhow::Result<()> {
-        let running = self.spawn(Arc::new(NodeInit::new(chain.clone(), node)))?;
+        let init: Arc<dyn Init> = Arc::new(NodeInit::new(chain.clone(), node.clone()));
+        let running = self.spawn(init.clone())?;
         let remote = running.connection.remote_init();
         let echo = Arc::new(remote.make_echo()?);
         let wallet = remote
@@ -184,6 +197,11 @@ impl WalletProvider for SpawnedWallet {
         )?);
         tracing::info!(target: "wallet", "wallet loaded in the wallet process");
         self.echo = Some(echo);
+        // Only now: the gui's first calls ask for the wallet.
+        if let Some(fd) = self.gui_fd.take() {
+            let running = self.running.as_mut().expect("spawned above");
+            running.gui = Some(serve_gui(&running.event_loop, fd, init, node)?);
+        }
         Ok(())
     }
 
@@ -203,6 +221,9 @@ impl WalletProvider for SpawnedWallet {
             return Ok(());
         };
         running.stopping.store(true, Ordering::SeqCst);
+        if let Some(gui) = running.gui.take() {
+            gui.close();
+        }
         // Releasing the Wallet capability unloads the wallet in the child,
         // which writes its file on every change; no client attaches after
         // this, and the socket file goes.
@@ -235,6 +256,37 @@ impl WalletProvider for SpawnedWallet {
             ),
         }
     }
+}
+
+/// Serves `init` to the kestrel-gui that started this node (`-ipcfd`); the
+/// gui closing the connection (quitting or dying) stops the node.
+fn serve_gui(
+    event_loop: &EventLoop,
+    fd: RawFd,
+    init: Arc<dyn Init>,
+    node: Arc<dyn Node>,
+) -> anyhow::Result<Arc<Connection>> {
+    let connection = Arc::new(
+        serve_fd(&event_loop.handle(), fd, init)
+            .context("Cannot serve the kestrel-gui that started this node (-ipcfd)")?,
+    );
+    tracing::info!("serving kestrel-gui: {}", connection.peer_description());
+    let watched = connection.clone();
+    // Not joined: it ends when the connection closes, at the latest when
+    // `stop` drops the event loop.
+    thread::Builder::new()
+        .name("kestrel-gui-watch".into())
+        .spawn(move || {
+            let reason = loop {
+                if let Some(reason) = watched.wait_closed(Duration::from_secs(3600)) {
+                    break reason;
+                }
+            };
+            tracing::info!("the kestrel-gui connection closed ({reason}); shutting down");
+            let _ = node.stop();
+        })
+        .context("Cannot start the thread that watches kestrel-gui")?;
+    Ok(connection)
 }
 
 /// Waits on its own thread for the wallet process's connection to close.
