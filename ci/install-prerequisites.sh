@@ -1,37 +1,39 @@
 #!/usr/bin/env bash
-# Installs what the README lists as prerequisites when a fresh machine lacks
-# them: a C/C++ compiler, make, binutils (strip, readelf), and the rustfmt
-# and clippy components of the machine's Rust toolchain. Also what only the
-# tests need, never the product: CMake (the toolchain.cmake test) and the
-# openssl/zlib headers (so the test that the depends capnp links neither
-# runs where the system would offer them).
+# Installs what a fresh machine lacks for `cargo xtask test`.
+# Product prerequisites (README): a C/C++ compiler, make, binutils (strip,
+# readelf), and the rustfmt and clippy components of the Rust toolchain.
+# Test-only tools, never product dependencies: tmux (the gui's end-to-end
+# test drives it), CMake (the toolchain.cmake test) and the openssl/zlib
+# headers (so the test that the depends capnp links neither runs where the
+# system would offer them).
 set -euo pipefail
 
-missing=()
-for tool in cc c++ make strip readelf; do
-    command -v "$tool" >/dev/null || missing+=("$tool")
+apt_packages=()
+for tool in cc c++ make; do
+    command -v "$tool" >/dev/null || { apt_packages+=(build-essential); break; }
 done
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "installing build-essential for: ${missing[*]}"
-    apt-get update -q && apt-get install -y -q build-essential binutils
+for tool in strip readelf; do
+    command -v "$tool" >/dev/null || { apt_packages+=(binutils); break; }
+done
+command -v tmux >/dev/null || apt_packages+=(tmux)
+[ -e /usr/include/openssl/ssl.h ] || apt_packages+=(libssl-dev)
+[ -e /usr/include/zlib.h ] || apt_packages+=(zlib1g-dev)
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+    echo "installing ${apt_packages[*]}"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_packages[@]}"
 fi
+
 for component in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$component" \
         || rustup component add "$component"
 done
 
-headers=()
-[ -e /usr/include/openssl/ssl.h ] || headers+=(libssl-dev)
-[ -e /usr/include/zlib.h ] || headers+=(zlib1g-dev)
-if [ "${#headers[@]}" -gt 0 ]; then
-    echo "installing ${headers[*]} (tests: capnp must ignore them)"
-    apt-get update -q && apt-get install -y -q "${headers[@]}"
-fi
 if ! command -v cmake >/dev/null; then
     # From the machine's configured Python package index; a test tool only.
-    echo "installing cmake (tests: toolchain.cmake)"
     # A system Python that refuses (PEP 668) gets the flag that allows it:
     # the cmake wheel is self-contained.
+    echo "installing cmake (tests: toolchain.cmake)"
     python3 -m pip install --quiet cmake \
         || python3 -m pip install --quiet --break-system-packages cmake
     hash -r

@@ -52,6 +52,7 @@ impl BuildCmd {
         }
         if manifest.multiprocess {
             cmd.args(["--features", "kestrel-node/multiprocess"]);
+            cmd.args(["--package", "kestrel-gui"]);
         }
         if self.release {
             cmd.arg("--release");

@@ -56,6 +56,10 @@ impl Counts {
     }
 }
 
+/// Features for linting and testing every crate: the multiprocess build
+/// and the gui's end-to-end test (it drives the real binaries in tmux).
+const MULTIPROCESS_TEST_FEATURES: &str = "kestrel-node/multiprocess,kestrel-gui/e2e";
+
 /// One build of the node the functional suite runs against.
 struct Flavor {
     name: &'static str,
@@ -118,7 +122,7 @@ impl TestCmd {
                 "--workspace",
                 "--all-targets",
                 "--features",
-                "kestrel-node/multiprocess",
+                MULTIPROCESS_TEST_FEATURES,
                 "--",
                 "-D",
                 "warnings",
@@ -132,7 +136,7 @@ impl TestCmd {
             "--exclude",
             "kestrel-functional",
             "--features",
-            "kestrel-node/multiprocess",
+            MULTIPROCESS_TEST_FEATURES,
         ]))?);
         step("the depends-built capnp");
         total.add(run_tests(&mut cargo(&[
