@@ -180,6 +180,9 @@ impl WalletProvider for SpawnedWallet {
         slot: &WalletSlot,
     ) -> anyhow::Result<()> {
         let init: Arc<dyn Init> = Arc::new(NodeInit::new(chain.clone(), node.clone()));
+        // Before spawning: the wallet process must not inherit the gui's
+        // socket, or the gui would not see the node's end close.
+        self.gui_fd = self.gui_fd.map(close_on_exec).transpose()?;
         let running = self.spawn(init.clone())?;
         let remote = running.connection.remote_init();
         let echo = Arc::new(remote.make_echo()?);
@@ -256,6 +259,28 @@ impl WalletProvider for SpawnedWallet {
             ),
         }
     }
+}
+
+/// The inherited socket `fd` (from `-ipcfd`) as a new descriptor with
+/// FD_CLOEXEC set; `fd` itself is closed.
+fn close_on_exec(fd: RawFd) -> anyhow::Result<RawFd> {
+    use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+    use std::os::unix::fs::FileTypeExt;
+    // Checked first: owning a descriptor that is not open is undefined.
+    let is_socket = std::fs::metadata(format!("/proc/self/fd/{fd}"))
+        .is_ok_and(|meta| meta.file_type().is_socket());
+    if !is_socket {
+        anyhow::bail!(
+            "invalid -ipcfd={fd}: not an open socket; -ipcfd is set by the kestrel-gui that spawns this node"
+        );
+    }
+    // SAFETY: an open socket that the spawning gui handed to this process.
+    let inherited = unsafe { OwnedFd::from_raw_fd(fd) };
+    // std duplicates with F_DUPFD_CLOEXEC.
+    let duplicate = inherited
+        .try_clone()
+        .context("Cannot duplicate the -ipcfd socket")?;
+    Ok(duplicate.into_raw_fd())
 }
 
 /// Serves `init` to the kestrel-gui that started this node (`-ipcfd`); the
@@ -366,6 +391,28 @@ mod tests {
             ]
         );
         assert_eq!(wallet.bind_path(), None);
+    }
+
+    #[test]
+    fn the_gui_socket_is_not_inherited_by_the_wallet_process() {
+        use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+        let (_ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = theirs.into_raw_fd();
+        let cloexec = close_on_exec(fd).unwrap();
+        assert_ne!(cloexec, fd);
+        let seen_by_child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("test -e /proc/self/fd/{cloexec}"))
+            .status()
+            .unwrap();
+        assert!(!seen_by_child.success(), "fd {cloexec} leaked into a child");
+        // SAFETY: returned open and owned by `close_on_exec`.
+        drop(unsafe { OwnedFd::from_raw_fd(cloexec) });
+        let err = close_on_exec(9999).unwrap_err().to_string();
+        assert!(
+            err.contains("-ipcfd=9999") && err.contains("not an open socket"),
+            "{err}"
+        );
     }
 
     #[test]
