@@ -34,13 +34,21 @@ enum Bench {
     /// IPC round trips and pipelined throughput: raw socketpair, bare
     /// capnp-rpc, kestrel-ipc (debug off/on), in-process; free and pinned.
     Ipc,
+    /// Wallet RPC latency (getbalance, sendtoaddress) of kestrel-node as a
+    /// ratio to kestreld, both started by the same run.
+    Rpc,
 }
 
 impl BenchCmd {
     pub fn run(self) -> Result<()> {
         match self.what {
             Bench::Depends { noop_runs, no_cold } => bench_depends(noop_runs, !no_cold),
-            Bench::Ipc => cargo_bench("kestrel-ipc", "ipc"),
+            Bench::Ipc => cargo_bench("kestrel-ipc", "ipc", &[]),
+            Bench::Rpc => cargo_bench(
+                "kestrel-node",
+                "rpc_latency",
+                &["kestrel-node/multiprocess"],
+            ),
         }
     }
 }
@@ -153,7 +161,7 @@ fn bench_cold(root: &Path, config: &Config) -> Result<()> {
 
 /// Runs a crate's `harness = false` bench against the depends prefix of the
 /// build machine (the multiprocess crates need its `capnp`).
-fn cargo_bench(package: &str, bench: &str) -> Result<()> {
+fn cargo_bench(package: &str, bench: &str, features: &[&str]) -> Result<()> {
     let root = workspace_root();
     Depends::load(
         Config::new(&root, BUILD_TRIPLE, BUILD_TRIPLE),
@@ -170,6 +178,7 @@ fn cargo_bench(package: &str, bench: &str) -> Result<()> {
         .arg("--config")
         .arg(&cargo_config)
         .args(["--package", package, "--bench", bench])
+        .args(features.iter().flat_map(|f| ["--features", f]))
         .status()
         .context("running cargo bench")?;
     if !status.success() {
