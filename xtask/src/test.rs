@@ -138,16 +138,18 @@ impl TestCmd {
             "--features",
             MULTIPROCESS_TEST_FEATURES,
         ]))?);
-        step("the depends-built capnp");
-        total.add(run_tests(&mut cargo(&[
-            "test",
-            "--package",
-            "kestrel-depends",
-            "--test",
-            "native_capnp",
-            "--",
-            "--ignored",
-        ]))?);
+        step("the depends-built capnp, and CMake reading toolchain.cmake");
+        for target in ["native_capnp", "cmake_toolchain"] {
+            total.add(run_tests(&mut cargo(&[
+                "test",
+                "--package",
+                "kestrel-depends",
+                "--test",
+                target,
+                "--",
+                "--ignored",
+            ]))?);
+        }
 
         let bin_dir = root.join("target").join(BUILD_TRIPLE).join("debug");
         let mut walls: Vec<(&str, Duration, Counts)> = Vec::new();
