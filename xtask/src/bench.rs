@@ -1,8 +1,8 @@
 //! `cargo xtask bench`: benchmarks that print ratios against a baseline
 //! measured in the same run.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -11,6 +11,7 @@ use kestrel_depends::install::Manifest;
 use kestrel_depends::progress::Progress;
 use kestrel_depends::{Config, Depends};
 
+use crate::cmd::{self, copy_tree, run_quiet};
 use crate::{workspace_root, BUILD_TRIPLE};
 
 #[derive(Args)]
@@ -72,16 +73,10 @@ fn bench_depends(noop_runs: u32, cold: bool) -> Result<()> {
     })?;
     let exe = std::env::current_exe()?;
     let xtask_process = median(noop_runs, || {
-        quiet_status(Command::new(&exe).args(["depends", "--host", BUILD_TRIPLE]))
+        run_quiet(Command::new(&exe).args(["depends", "--host", BUILD_TRIPLE]))
     })?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let via_cargo = median(noop_runs.min(10), || {
-        quiet_status(Command::new(&cargo).current_dir(&root).args([
-            "xtask",
-            "depends",
-            "--host",
-            BUILD_TRIPLE,
-        ]))
+        run_quiet(cmd::cargo(&root).args(["xtask", "depends", "--host", BUILD_TRIPLE]))
     })?;
     let row = |name: &str, d: Duration| {
         println!(
@@ -115,13 +110,13 @@ fn bench_cold(root: &Path, config: &Config) -> Result<()> {
     let targets = recipe.spec.build.make_targets.clone();
     let options = recipe.spec.build.configure_options.clone();
     let t = Instant::now();
-    quiet_status(
+    run_quiet(
         Command::new("sh")
             .arg("./configure")
             .args(&options)
             .current_dir(&by_hand_dir),
     )?;
-    quiet_status(
+    run_quiet(
         Command::new("make")
             .arg(format!("-j{}", config.jobs))
             .args(&targets)
@@ -132,11 +127,11 @@ fn bench_cold(root: &Path, config: &Config) -> Result<()> {
     // A private tree with the real recipes and toolchains and the verified
     // source cache, so the pipeline does everything but download.
     let tree = scratch.path().join("tree");
-    copy_dir(
+    copy_tree(
         &root.join("depends/packages"),
         &tree.join("depends/packages"),
     )?;
-    copy_dir(&root.join("toolchains"), &tree.join("toolchains"))?;
+    copy_tree(&root.join("toolchains"), &tree.join("toolchains"))?;
     let mut cold_config = config.clone();
     cold_config.root = tree.clone();
     let t = Instant::now();
@@ -172,8 +167,7 @@ fn cargo_bench(package: &str, bench: &str, features: &[&str]) -> Result<()> {
         .join("depends")
         .join(BUILD_TRIPLE)
         .join("cargo-config.toml");
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(&root)
+    let status = cmd::cargo(&root)
         .arg("bench")
         .arg("--config")
         .arg(&cargo_config)
@@ -200,27 +194,4 @@ fn median(runs: u32, mut f: impl FnMut() -> Result<()>) -> Result<Duration> {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn quiet_status(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed ({status})");
-    }
-    Ok(())
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let dest: PathBuf = to.join(entry.file_name());
-        std::fs::copy(entry.path(), &dest)
-            .with_context(|| format!("copying {}", entry.path().display()))?;
-    }
-    Ok(())
 }

@@ -42,9 +42,8 @@ impl BuildCmd {
                 host = self.host
             )
         })?;
-        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cmd.current_dir(&root)
-            .arg("build")
+        let mut cmd = crate::cmd::cargo(&root);
+        cmd.arg("build")
             .arg("--config")
             .arg(prefix.join("cargo-config.toml"));
         for package in PRODUCT_PACKAGES {

@@ -21,6 +21,7 @@ use kestrel_depends::reproducible::{
 use kestrel_depends::{Config, Depends};
 
 use crate::build::PRODUCT_PACKAGES;
+use crate::cmd::{copy_tree, run, step};
 use crate::{workspace_root, BUILD_TRIPLE};
 
 #[derive(Args)]
@@ -382,21 +383,6 @@ fn copy_executables(release_dir: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            fs::copy(entry.path(), &target)
-                .with_context(|| format!("copying {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
-}
-
 fn git_output(root: &Path, args: &[&str]) -> Result<String> {
     let out = Command::new("git")
         .current_dir(root)
@@ -412,16 +398,4 @@ fn git_output(root: &Path, args: &[&str]) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-fn step(what: &str) {
-    println!("\n== {what} ==");
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed ({status})");
-    }
-    Ok(())
 }

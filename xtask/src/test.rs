@@ -1,7 +1,6 @@
 //! `cargo xtask test`: everything CI checks, in the order a failure is
 //! cheapest to find, ending with the functional suite once per build.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,6 +9,7 @@ use clap::Args;
 use kestrel_depends::progress::Progress;
 use kestrel_depends::{Config, Depends};
 
+use crate::cmd::{run, step};
 use crate::{workspace_root, BUILD_TRIPLE};
 
 #[derive(Args)]
@@ -107,7 +107,7 @@ impl TestCmd {
             .join(BUILD_TRIPLE)
             .join("cargo-config.toml");
         let cargo = |args: &[&str]| -> Command {
-            let mut cmd = cargo_command(&root);
+            let mut cmd = crate::cmd::cargo(&root);
             cmd.arg(args[0]).arg("--config").arg(&cargo_config);
             cmd.args(&args[1..]);
             cmd
@@ -115,7 +115,7 @@ impl TestCmd {
 
         if !self.no_lint {
             step("cargo fmt --check");
-            run(cargo_command(&root).args(["fmt", "--all", "--", "--check"]))?;
+            run(crate::cmd::cargo(&root).args(["fmt", "--all", "--", "--check"]))?;
             step("cargo clippy (all crates, multiprocess) -D warnings");
             run(&mut cargo(&[
                 "clippy",
@@ -203,24 +203,6 @@ impl TestCmd {
         }
         Ok(())
     }
-}
-
-fn cargo_command(root: &Path) -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(root);
-    cmd
-}
-
-fn step(what: &str) {
-    println!("\n== {what} ==");
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed ({status})");
-    }
-    Ok(())
 }
 
 /// Runs a `cargo test`, echoing its output, and returns its counts. A
