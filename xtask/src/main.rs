@@ -19,6 +19,7 @@ pub const BUILD_TRIPLE: &str = env!("KESTREL_BUILD_TRIPLE");
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "Kestrel's build, test and release automation"
 )]
 struct Cli {
