@@ -222,11 +222,9 @@ pub fn fetch(
         match outcome {
             Ok(()) => {
                 on_event(FetchEvent::Stored { path: &path });
-                tracing::info!(file = spec.file_name, path = %path.display(), "source stored");
                 return Ok(path);
             }
             Err((url, reason)) => {
-                tracing::warn!(%url, %reason, "source candidate rejected");
                 on_event(FetchEvent::Rejected {
                     url: &url,
                     reason: &reason,
@@ -277,12 +275,6 @@ fn check_cache(
     if actual == spec.sha256 {
         return Ok(CacheState::Verified);
     }
-    tracing::warn!(
-        file = %path.display(),
-        expected = spec.sha256,
-        actual = %actual,
-        "cached source has the wrong sha256; deleting it"
-    );
     fs::remove_file(path).map_err(io_error("cannot delete corrupt cached source", path))?;
     on_event(FetchEvent::CorruptCacheRemoved {
         path,

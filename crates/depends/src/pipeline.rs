@@ -345,7 +345,10 @@ impl Depends {
                 "{name}: cached {} had sha256 {actual}, expected {expected}; deleted it",
                 path.display()
             )),
-            FetchEvent::Cached { .. } | FetchEvent::Stored { .. } => {}
+            FetchEvent::Stored { path } => {
+                progress.println(&format!("{name}: fetched and verified {}", path.display()))
+            }
+            FetchEvent::Cached { .. } => {}
         })?;
         Ok(path)
     }
