@@ -153,7 +153,7 @@ pub fn pack_deterministic(root: &Path, out: &Path) -> Result<(), ArchiveError> {
         let gz: GzEncoder<BufWriter<&File>> = GzBuilder::new()
             .mtime(0)
             .operating_system(3) // Unix, regardless of the packing machine
-            .write(BufWriter::new(tmp.as_file()), Compression::best());
+            .write(BufWriter::new(tmp.as_file()), Compression::default());
         let mut builder = tar::Builder::new(gz);
         builder.mode(HeaderMode::Deterministic);
         builder.follow_symlinks(false);

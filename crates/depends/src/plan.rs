@@ -10,7 +10,7 @@ use crate::recipe::{PackageName, Recipe, RecipeBook};
 
 /// Bumped when the builder changes how it turns a recipe into files, so
 /// every archive made by an older builder is rebuilt.
-pub const BUILDER_VERSION: u32 = 1;
+pub const BUILDER_VERSION: u32 = 2;
 
 /// One package to have built for a host.
 #[derive(Debug, Clone)]
