@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .without_time()
+        .with_timer(tracing_subscriber::fmt::time::uptime())
         .with_target(false)
         .init();
     let result = match Cli::parse().command {
