@@ -117,6 +117,7 @@ fn deliver(receiver: Receiver<Event>) {
         match event {
             Event::Subscribe(subscriber) => subscribers.push(subscriber),
             Event::Flush(ack) => {
+                notify_each(&subscribers, |s| s.flush());
                 let _ = ack.send(());
             }
             Event::BlockConnected { height, block } => {

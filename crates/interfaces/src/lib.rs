@@ -91,6 +91,12 @@ pub trait ChainNotifications: Send + Sync {
     fn block_connected(&self, height: u32, block: &[u8]);
     /// A serialized transaction entered the mempool.
     fn transaction_added_to_mempool(&self, tx: &[u8]);
+    /// Returns once every notification given before it has been handled.
+    /// An in-process subscriber handles each one before returning, so the
+    /// default does nothing; an IPC proxy sends notifications without
+    /// waiting for each answer (mining 100 blocks must not cost 100 round
+    /// trips) and waits for them here.
+    fn flush(&self) {}
 }
 
 /// One spendable output of the wallet (bitcoind's `listunspent` entry).

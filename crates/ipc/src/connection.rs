@@ -88,6 +88,7 @@ fn start_rpc(
     let link = Link {
         handle: handle.clone(),
         peer: peer.clone(),
+        notification_turn: Arc::default(),
     };
     let (read, write) = stream.into_split();
     let network = twoparty::VatNetwork::new(

@@ -6,7 +6,7 @@
 //! run on the blocking pool, where calling proxies is fine.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use kestrel_interfaces::{
     Amount, Chain, ChainNotifications, Hash256, Node, NodeInfo, Result, Subscription, Tip, Unspent,
@@ -35,6 +35,12 @@ use crate::WalletLoader;
 pub(crate) struct Link {
     pub(crate) handle: EventLoopHandle,
     pub(crate) peer: Arc<Peer>,
+    /// Chain notifications arriving over this connection are handled one at
+    /// a time in arrival order, across every subscriber on it: the sender
+    /// does not wait between them, and a subscriber may rely on another
+    /// one's having seen the same block first (in-process, the chain
+    /// notifies its subscribers in turn).
+    pub(crate) notification_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// One remote object: its Cap'n Proto client (kept on the loop) and how to
@@ -447,21 +453,59 @@ impl Node for NodeProxy {
 }
 
 /// `ChainNotifications` of the far process (a wallet, seen from the node).
+///
+/// Notifications are sent without waiting for each answer: Cap'n Proto
+/// delivers calls on one capability in order and the far side handles them
+/// in that order, so only [`ChainNotifications::flush`] (the chain's
+/// `sync_notifications` barrier) and a full window wait.
 pub(crate) struct NotificationsProxy {
     core: Arc<ProxyCore<chain_notifications::Client>>,
+    in_flight: Mutex<Vec<PendingNotification>>,
 }
+
+/// A sent notification: its method and its answer to come.
+type PendingNotification = (
+    &'static str,
+    std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send>>,
+);
+
+/// Notifications in flight before the sender waits for them: bounds the
+/// memory a slow subscriber can make the node hold.
+const NOTIFICATION_WINDOW: usize = 64;
 
 impl NotificationsProxy {
     pub(crate) fn new(core: Arc<ProxyCore<chain_notifications::Client>>) -> Self {
-        Self { core }
+        Self {
+            core,
+            in_flight: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn send<Fut>(
+        &self,
+        method: &'static str,
+        f: impl FnOnce(Arc<ProxyCore<chain_notifications::Client>>) -> Fut + Send + 'static,
+    ) where
+        Fut: Future<Output = CallOutcome<()>> + 'static,
+    {
+        let answer = Box::pin(self.core.start(f));
+        let mut in_flight = self.in_flight.lock().expect("notification window lock");
+        in_flight.push((method, answer));
+        if in_flight.len() >= NOTIFICATION_WINDOW {
+            let sent = std::mem::take(&mut *in_flight);
+            drop(in_flight);
+            self.wait_for(sent);
+        }
     }
 
     /// Notifications have no result to report a failure in: a subscriber
     /// that went away is logged, and its subscription ends with the
     /// connection.
-    fn report(&self, method: &str, outcome: Result<()>) {
-        if let Err(e) = outcome {
-            tracing::warn!(target: crate::LOG_TARGET, "ChainNotifications.{method} not delivered: {e}");
+    fn wait_for(&self, sent: Vec<PendingNotification>) {
+        for (method, answer) in sent {
+            if let Err(e) = futures::executor::block_on(answer) {
+                tracing::warn!(target: crate::LOG_TARGET, "ChainNotifications.{method} not delivered: {e}");
+            }
         }
     }
 }
@@ -469,7 +513,7 @@ impl NotificationsProxy {
 impl ChainNotifications for NotificationsProxy {
     fn block_connected(&self, height: u32, block: &[u8]) {
         let block = block.to_vec();
-        let outcome = self.core.call(move |core| async move {
+        self.send("blockConnected", move |core| async move {
             let mut request = core.client().block_connected_request();
             request.get().set_height(height);
             request.get().set_block(&block);
@@ -479,12 +523,11 @@ impl ChainNotifications for NotificationsProxy {
             core.log.response("blockConnected", response.get()?);
             Ok(Ok(()))
         });
-        self.report("blockConnected", outcome);
     }
 
     fn transaction_added_to_mempool(&self, tx: &[u8]) {
         let tx = tx.to_vec();
-        let outcome = self.core.call(move |core| async move {
+        self.send("transactionAddedToMempool", move |core| async move {
             let mut request = core.client().transaction_added_to_mempool_request();
             request.get().set_tx(&tx);
             core.log
@@ -494,7 +537,15 @@ impl ChainNotifications for NotificationsProxy {
                 .response("transactionAddedToMempool", response.get()?);
             Ok(Ok(()))
         });
-        self.report("transactionAddedToMempool", outcome);
+    }
+
+    fn flush(&self) {
+        debug_assert!(
+            !self.core.link.handle.is_loop_thread(),
+            "ChainNotifications proxy flushed on the IPC event-loop thread"
+        );
+        let sent = std::mem::take(&mut *self.in_flight.lock().expect("notification window lock"));
+        self.wait_for(sent);
     }
 }
 

@@ -433,6 +433,10 @@ impl Drop for HandlerServer {
 pub(crate) struct NotificationsServer {
     notifications: Arc<dyn ChainNotifications>,
     log: CallLog,
+    /// The connection's [`Link::notification_turn`]: a fair (FIFO) lock
+    /// that hands notifications to the pool one at a time, in the order
+    /// they arrived.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl NotificationsServer {
@@ -444,6 +448,7 @@ impl NotificationsServer {
                 "ChainNotifications",
                 Side::Server,
             ),
+            turn: link.notification_turn.clone(),
         }
     }
 }
@@ -458,6 +463,7 @@ impl chain_notifications::Server for NotificationsServer {
         self.log.request("blockConnected", params);
         let (height, block) = (params.get_height(), params.get_block()?.to_vec());
         let notifications = self.notifications.clone();
+        let _turn = self.turn.lock().await;
         on_pool(move || notifications.block_connected(height, &block)).await?;
         self.log
             .response("blockConnected", results.get().into_reader());
@@ -473,6 +479,7 @@ impl chain_notifications::Server for NotificationsServer {
         self.log.request("transactionAddedToMempool", params);
         let tx = params.get_tx()?.to_vec();
         let notifications = self.notifications.clone();
+        let _turn = self.turn.lock().await;
         on_pool(move || notifications.transaction_added_to_mempool(&tx)).await?;
         self.log
             .response("transactionAddedToMempool", results.get().into_reader());

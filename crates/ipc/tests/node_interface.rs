@@ -220,6 +220,38 @@ fn notifications_reach_the_gui_until_it_unsubscribes() {
 }
 
 #[test]
+fn notifications_arrive_in_order_and_flush_waits_for_all_of_them() {
+    let node = Arc::new(FakeNode::default());
+    let pair = pair(Arc::new(NodeInit(node.clone())));
+    let connection = connect_unix(
+        &pair.gui_loop.handle(),
+        &pair.socket,
+        Arc::new(EchoOnlyInit),
+    )
+    .unwrap();
+    let remote = connection.remote_init().make_node().unwrap();
+    let (sender, received) = mpsc::channel();
+    let _subscription = remote
+        .handle_notifications(Arc::new(Forward(Mutex::new(sender))))
+        .unwrap();
+    let subscriber = node.subscribers.lock().unwrap()[0].clone();
+
+    // More than the proxy's window, sent without waiting for answers.
+    let count = 300;
+    std::thread::spawn(move || {
+        for height in 0..count {
+            subscriber.block_connected(height, b"block");
+        }
+        subscriber.flush();
+    })
+    .join()
+    .unwrap();
+    // After flush every notification has been handled: nothing to wait for.
+    let heights: Vec<u32> = received.try_iter().collect();
+    assert_eq!(heights, (0..count).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_process_without_a_node_says_so() {
     let pair = pair(Arc::new(EchoOnlyInit));
     let connection = connect_unix(
