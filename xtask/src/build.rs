@@ -10,7 +10,25 @@ use kestrel_depends::install::Manifest;
 use crate::{workspace_root, BUILD_TRIPLE};
 
 /// Packages that make up the node's executables.
-pub const PRODUCT_PACKAGES: &[&str] = &["kestrel-node", "kestrel-cli"];
+const PRODUCT_PACKAGES: &[&str] = &["kestrel-node", "kestrel-cli"];
+
+/// Cargo arguments selecting the product's executables: the node and cli,
+/// and with `multiprocess` the feature and the gui that needs it.
+pub fn product_args(multiprocess: bool) -> Vec<&'static str> {
+    let mut args = Vec::new();
+    for package in PRODUCT_PACKAGES {
+        args.extend(["--package", package]);
+    }
+    if multiprocess {
+        args.extend([
+            "--features",
+            "kestrel-node/multiprocess",
+            "--package",
+            "kestrel-gui",
+        ]);
+    }
+    args
+}
 
 #[derive(Args)]
 pub struct BuildCmd {
@@ -46,13 +64,7 @@ impl BuildCmd {
         cmd.arg("build")
             .arg("--config")
             .arg(prefix.join("cargo-config.toml"));
-        for package in PRODUCT_PACKAGES {
-            cmd.args(["--package", package]);
-        }
-        if manifest.multiprocess {
-            cmd.args(["--features", "kestrel-node/multiprocess"]);
-            cmd.args(["--package", "kestrel-gui"]);
-        }
+        cmd.args(product_args(manifest.multiprocess));
         if self.release {
             cmd.arg("--release");
         }

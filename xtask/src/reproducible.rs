@@ -20,7 +20,7 @@ use kestrel_depends::reproducible::{
 };
 use kestrel_depends::{Config, Depends};
 
-use crate::build::PRODUCT_PACKAGES;
+use crate::build::product_args;
 use crate::cmd::{copy_tree, run, step};
 use crate::{workspace_root, BUILD_TRIPLE};
 
@@ -38,11 +38,9 @@ pub struct VerifyReproducibleCmd {
     pub keep: bool,
 }
 
-/// The node's two feature sets; each is built and compared.
-const FLAVORS: &[(&str, Option<&str>)] = &[
-    ("monolithic", None),
-    ("multiprocess", Some("kestrel-node/multiprocess")),
-];
+/// The product's two builds (name, multiprocess); each is built and
+/// compared.
+const FLAVORS: &[(&str, bool)] = &[("monolithic", false), ("multiprocess", true)];
 
 /// Variables passed through to the builds; everything else is cleared so
 /// the two builds differ only where this command makes them differ.
@@ -284,7 +282,7 @@ impl VerifyReproducibleCmd {
         run(&mut depends)?;
         let cargo_config = c.dir.join("depends").join(host).join("cargo-config.toml");
         let release_dir = c.dir.join("target").join(host).join("release");
-        for (flavor, feature) in FLAVORS {
+        for &(flavor, multiprocess) in FLAVORS {
             let mut build = c.command("cargo", sources);
             build
                 .args(["build", "--release"])
@@ -293,12 +291,7 @@ impl VerifyReproducibleCmd {
             if c.no_network {
                 build.arg("--offline");
             }
-            for package in PRODUCT_PACKAGES {
-                build.args(["--package", package]);
-            }
-            if let Some(feature) = feature {
-                build.args(["--features", feature]);
-            }
+            build.args(product_args(multiprocess));
             run(&mut build)?;
             copy_executables(&release_dir, &c.bins_dir().join(flavor))?;
         }
