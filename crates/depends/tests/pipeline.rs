@@ -121,6 +121,14 @@ to = "bin"
         .unwrap();
     }
 
+    /// Replaces `from` with `to` in package `name`'s recipe.
+    fn edit_recipe(&self, name: &str, from: &str, to: &str) {
+        let path = self.root().join(format!("depends/packages/{name}.toml"));
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from:?} not in {}", path.display());
+        fs::write(&path, text.replace(from, to)).unwrap();
+    }
+
     fn config(&self) -> Config {
         let mut config = Config::new(self.root(), HOST, HOST);
         config.jobs = 2;
@@ -254,14 +262,9 @@ fn malicious_source_archive_is_refused() {
     let bytes = tar.into_inner().unwrap().finish().unwrap();
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     fs::write(tree.root().join("depends/sources/alpha-1.0.tar.gz"), &bytes).unwrap();
-    let recipe_path = tree.root().join("depends/packages/alpha.toml");
-    let recipe = fs::read_to_string(&recipe_path).unwrap();
+    let recipe = fs::read_to_string(tree.root().join("depends/packages/alpha.toml")).unwrap();
     let old_sha = recipe.lines().find(|l| l.starts_with("sha256")).unwrap();
-    fs::write(
-        &recipe_path,
-        recipe.replace(old_sha, &format!("sha256 = \"{sha}\"")),
-    )
-    .unwrap();
+    tree.edit_recipe("alpha", old_sha, &format!("sha256 = \"{sha}\""));
 
     let err = format!("{:#}", tree.depends().run().unwrap_err());
     assert!(err.contains("refusing archive"), "{err}");
@@ -292,13 +295,7 @@ fn offline_without_the_source_names_the_file() {
 fn malformed_recipe_is_rejected_with_file_and_line() {
     let tree = Tree::new();
     tree.add_package("alpha", &[], "--one");
-    let path = tree.root().join("depends/packages/alpha.toml");
-    let text = fs::read_to_string(&path).unwrap();
-    fs::write(
-        &path,
-        text.replace("version = \"1.0\"", "version = 1.0 oops"),
-    )
-    .unwrap();
+    tree.edit_recipe("alpha", "version = \"1.0\"", "version = 1.0 oops");
     let err = Depends::load(tree.config(), Progress::quiet())
         .err()
         .map(|e| format!("{e:#}"))
@@ -325,13 +322,11 @@ fn two_runs_at_once_build_once() {
 fn without_multiprocess_ipc_packages_are_left_out() {
     let tree = Tree::new();
     tree.add_package("alpha", &[], "--one");
-    let path = tree.root().join("depends/packages/alpha.toml");
-    let text = fs::read_to_string(&path).unwrap();
-    fs::write(
-        &path,
-        text.replace("native = true", "native = true\nmultiprocess = true"),
-    )
-    .unwrap();
+    tree.edit_recipe(
+        "alpha",
+        "native = true",
+        "native = true\nmultiprocess = true",
+    );
     let mut config = tree.config();
     config.multiprocess = false;
     let report = Depends::load(config, Progress::quiet())
