@@ -52,8 +52,10 @@ impl TestChain {
             .iter()
             .map(|(_, s)| s.clone())
             .collect();
+        // Like the chain's sync_notifications: handled before we go on.
         for subscriber in subscribers {
             subscriber.block_connected(height, &[height as u8; 80]);
+            subscriber.flush();
         }
     }
 
