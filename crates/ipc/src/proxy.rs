@@ -126,6 +126,28 @@ macro_rules! outcome {
     }};
 }
 
+/// `handleNotifications`, which `Chain` and `Node` both offer: the same call
+/// on two interfaces whose generated types differ.
+macro_rules! handle_notifications {
+    ($proxy:expr, $notifications:ident, $results:ty) => {
+        $proxy.core.call(move |core| async move {
+            let mut request = core.client().handle_notifications_request();
+            request
+                .get()
+                .set_notifications(notifications_client($notifications, &core.link));
+            core.log
+                .request("handleNotifications", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("handleNotifications", results);
+            outcome!(results, |r: $results| {
+                r.get_handler()
+                    .map(|handler| SubscriptionProxy::boxed(handler, &core.link))
+            })
+        })
+    };
+}
+
 /// The first object of the process at the other end of a connection.
 pub struct InitProxy {
     core: Arc<ProxyCore<init::Client>>,
@@ -322,23 +344,11 @@ impl Chain for ChainProxy {
         &self,
         notifications: Arc<dyn ChainNotifications>,
     ) -> Result<Box<dyn Subscription>> {
-        self.core.call(move |core| async move {
-            let mut request = core.client().handle_notifications_request();
-            request
-                .get()
-                .set_notifications(notifications_client(notifications, &core.link));
-            core.log
-                .request("handleNotifications", request.get().into_reader());
-            let response = request.send().promise.await?;
-            let results = response.get()?;
-            core.log.response("handleNotifications", results);
-            outcome!(results, |r: chain::handle_notifications_results::Reader<
-                '_,
-            >| {
-                r.get_handler()
-                    .map(|handler| SubscriptionProxy::boxed(handler, &core.link))
-            })
-        })
+        handle_notifications!(
+            self,
+            notifications,
+            chain::handle_notifications_results::Reader<'_>
+        )
     }
 }
 
@@ -421,23 +431,11 @@ impl Node for NodeProxy {
         &self,
         notifications: Arc<dyn ChainNotifications>,
     ) -> Result<Box<dyn Subscription>> {
-        self.core.call(move |core| async move {
-            let mut request = core.client().handle_notifications_request();
-            request
-                .get()
-                .set_notifications(notifications_client(notifications, &core.link));
-            core.log
-                .request("handleNotifications", request.get().into_reader());
-            let response = request.send().promise.await?;
-            let results = response.get()?;
-            core.log.response("handleNotifications", results);
-            outcome!(results, |r: node::handle_notifications_results::Reader<
-                '_,
-            >| {
-                r.get_handler()
-                    .map(|handler| SubscriptionProxy::boxed(handler, &core.link))
-            })
-        })
+        handle_notifications!(
+            self,
+            notifications,
+            node::handle_notifications_results::Reader<'_>
+        )
     }
 
     fn stop(&self) -> Result<()> {
