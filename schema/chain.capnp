@@ -15,6 +15,11 @@ interface Chain {
       -> (handler :Common.Handler, rejected :Common.Rejected);
   # The node calls back into `notifications` (a capability the wallet
   # passed) until `handler` is disconnected or released.
+  blocksFrom @6 (height :UInt32, maxBlocks :UInt32)
+      -> (blocks :List(Data), rejected :Common.Rejected);
+  # Consecutive blocks of the active chain from `height`: at most
+  # `maxBlocks`, fewer at the tip or past 4 MiB; empty past the tip. A
+  # rescan asks for blocks in batches, one round trip each.
 }
 
 interface ChainNotifications {

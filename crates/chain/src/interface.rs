@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use kestrel_interfaces::{
-    Amount, Chain, ChainNotifications, Error, Hash256, Result, Subscription, Tip,
+    take_blocks, Amount, Chain, ChainNotifications, Error, Hash256, Result, Subscription, Tip,
+    BLOCKS_FROM_MAX_BYTES,
 };
 
 use crate::consensus::FEE_PER_KB;
-use crate::primitives::Transaction;
+use crate::primitives::{Block, Transaction};
 use crate::state::ChainState;
 use crate::validation::{Place, ValidationError, RPC_DESERIALIZATION_ERROR};
 
@@ -22,6 +23,18 @@ impl Chain for ChainState {
 
     fn block_at(&self, height: u32) -> Result<Option<Vec<u8>>> {
         Ok(ChainState::block_at(self, height).map(|block| block.serialize()))
+    }
+
+    /// One chain lock for the whole batch, so it is consecutive blocks of
+    /// one active chain.
+    fn blocks_from(&self, height: u32, max_blocks: u32) -> Result<Vec<Vec<u8>>> {
+        Ok(self.with_blocks_from(height, |blocks| {
+            take_blocks(
+                blocks.iter().map(Block::serialize),
+                max_blocks,
+                BLOCKS_FROM_MAX_BYTES,
+            )
+        }))
     }
 
     fn mempool(&self) -> Result<Vec<Vec<u8>>> {

@@ -278,6 +278,17 @@ impl ChainState {
         self.lock().index.blocks.get(height as usize).cloned()
     }
 
+    /// Runs `f` on the active chain's blocks from `height` to the tip (empty
+    /// past the tip), under one lock for the whole call.
+    pub(crate) fn with_blocks_from<R>(&self, height: u32, f: impl FnOnce(&[Block]) -> R) -> R {
+        let inner = self.lock();
+        f(inner
+            .index
+            .blocks
+            .get(height as usize..)
+            .unwrap_or_default())
+    }
+
     /// 1 for the tip, `None` for a block not on the active chain.
     pub fn confirmations(&self, hash: &BlockHash) -> Option<u32> {
         let inner = self.lock();

@@ -395,6 +395,31 @@ fn chain_interface_maps_rejections_to_rpc_codes() {
 }
 
 #[test]
+fn chain_interface_blocks_from_returns_consecutive_blocks_up_to_the_limit() {
+    let f = Fixture::new(10);
+    let chain: Arc<dyn Chain> = f.chain.clone();
+    let block_at = |height| chain.block_at(height).unwrap().unwrap();
+
+    // From the middle, cut by max_blocks.
+    let batch = chain.blocks_from(4, 3).unwrap();
+    assert_eq!(batch, vec![block_at(4), block_at(5), block_at(6)]);
+    // Up to the tip (height 10) and no further.
+    let batch = chain.blocks_from(8, 500).unwrap();
+    assert_eq!(batch, vec![block_at(8), block_at(9), block_at(10)]);
+    // The whole chain from genesis, in order.
+    let batch = chain.blocks_from(0, 500).unwrap();
+    assert_eq!(batch.len(), 11);
+    for (height, block) in batch.iter().enumerate() {
+        let block = Block::deserialize(block).unwrap();
+        assert_eq!(f.chain.block_hash(height as u32), Some(block.hash()));
+    }
+    // Past the tip, and no blocks asked for: empty.
+    assert!(chain.blocks_from(11, 500).unwrap().is_empty());
+    assert!(chain.blocks_from(u32::MAX, 500).unwrap().is_empty());
+    assert!(chain.blocks_from(0, 0).unwrap().is_empty());
+}
+
+#[test]
 fn oversized_and_coinbase_transactions_are_malformed() {
     let f = Fixture::new(101);
     let to = other_address();

@@ -59,12 +59,46 @@ pub struct Tip {
     pub hash: Hash256,
 }
 
+/// The most [`Chain::blocks_from`] returns in one reply, in serialized
+/// bytes: it stops after the block that reaches this, so a reply stays
+/// bounded (at most this plus one block).
+pub const BLOCKS_FROM_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// Takes serialized consecutive blocks from `blocks` as
+/// [`Chain::blocks_from`] returns them: at most `max_blocks`, stopping after
+/// the block that brings the total to `max_bytes` or more. It always takes a
+/// first block if there is one (and `max_blocks` is not 0), so a caller
+/// looping until an empty batch always makes progress. `blocks` is consumed
+/// lazily: an implementation can serialize blocks as they are taken.
+pub fn take_blocks(
+    blocks: impl IntoIterator<Item = Vec<u8>>,
+    max_blocks: u32,
+    max_bytes: usize,
+) -> Vec<Vec<u8>> {
+    let mut taken = Vec::new();
+    let mut bytes = 0;
+    for block in blocks.into_iter().take(max_blocks as usize) {
+        bytes += block.len();
+        taken.push(block);
+        if bytes >= max_bytes {
+            break;
+        }
+    }
+    taken
+}
+
 /// What a wallet asks of the node (Bitcoin Core's `interfaces::Chain`).
 pub trait Chain: Send + Sync {
     /// The current tip; the genesis block is height 0, so there always is one.
     fn tip(&self) -> Result<Tip>;
     /// The serialized block at `height` on the active chain, if any.
     fn block_at(&self, height: u32) -> Result<Option<Vec<u8>>>;
+    /// Consecutive serialized blocks of the active chain from `height`: at
+    /// most `max_blocks`, fewer at the tip or once they reach
+    /// [`BLOCKS_FROM_MAX_BYTES`] (see [`take_blocks`]); empty when `height`
+    /// is past the tip. Across IPC each call is one round trip, so a rescan
+    /// asks for blocks in batches rather than one [`Chain::block_at`] each.
+    fn blocks_from(&self, height: u32, max_blocks: u32) -> Result<Vec<Vec<u8>>>;
     /// Serialized transactions now in the mempool.
     fn mempool(&self) -> Result<Vec<Vec<u8>>>;
     /// Submit a serialized transaction to the mempool; returns its txid.
@@ -168,4 +202,46 @@ pub trait Node: Send + Sync {
     ) -> Result<Box<dyn Subscription>>;
     /// Asks the node to shut down (as the `stop` RPC); returns at once.
     fn stop(&self) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_blocks;
+
+    fn blocks(sizes: &[usize]) -> Vec<Vec<u8>> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| vec![i as u8; size])
+            .collect()
+    }
+
+    #[test]
+    fn take_blocks_stops_at_max_blocks_or_after_the_block_reaching_max_bytes() {
+        let all = blocks(&[10, 10, 10, 10]);
+        assert_eq!(take_blocks(all.clone(), 2, 1000), all[..2]);
+        assert_eq!(take_blocks(all.clone(), 10, 1000), all);
+        assert_eq!(take_blocks(all.clone(), 0, 1000), Vec::<Vec<u8>>::new());
+        // 10 + 10 < 25, the third reaches it and is the last.
+        assert_eq!(take_blocks(all.clone(), 10, 25), all[..3]);
+        assert_eq!(take_blocks(all.clone(), 10, 20), all[..2]);
+        // A first block over the cap is still taken: callers make progress.
+        assert_eq!(take_blocks(blocks(&[50, 1]), 10, 20), blocks(&[50]));
+        assert_eq!(take_blocks(Vec::new(), 10, 20), Vec::<Vec<u8>>::new());
+    }
+
+    #[test]
+    fn take_blocks_consumes_no_more_than_it_takes() {
+        let mut made = 0;
+        let taken = take_blocks(
+            std::iter::repeat_with(|| {
+                made += 1;
+                vec![0u8; 10]
+            }),
+            100,
+            30,
+        );
+        assert_eq!(taken.len(), 3);
+        assert_eq!(made, 3);
+    }
 }

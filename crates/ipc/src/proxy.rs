@@ -296,6 +296,24 @@ impl Chain for ChainProxy {
         })
     }
 
+    fn blocks_from(&self, height: u32, max_blocks: u32) -> Result<Vec<Vec<u8>>> {
+        self.core.call(move |core| async move {
+            let mut request = core.client().blocks_from_request();
+            request.get().set_height(height);
+            request.get().set_max_blocks(max_blocks);
+            core.log.request("blocksFrom", request.get().into_reader());
+            let response = request.send().promise.await?;
+            let results = response.get()?;
+            core.log.response("blocksFrom", results);
+            outcome!(results, |r: chain::blocks_from_results::Reader<'_>| {
+                r.get_blocks()?
+                    .iter()
+                    .map(|block| block.map(<[u8]>::to_vec))
+                    .collect::<capnp::Result<Vec<_>>>()
+            })
+        })
+    }
+
     fn mempool(&self) -> Result<Vec<Vec<u8>>> {
         self.core.call(|core| async move {
             let mut request = core.client().mempool_request();

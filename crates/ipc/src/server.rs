@@ -201,6 +201,27 @@ impl chain::Server for ChainServer {
         Ok(())
     }
 
+    async fn blocks_from(
+        self: Rc<Self>,
+        params: chain::BlocksFromParams,
+        mut results: chain::BlocksFromResults,
+    ) -> capnp::Result<()> {
+        let params = params.get()?;
+        self.log.request("blocksFrom", params);
+        let (height, max_blocks) = (params.get_height(), params.get_max_blocks());
+        let chain = self.chain.clone();
+        let outcome = on_pool(move || chain.blocks_from(height, max_blocks)).await?;
+        let mut out = results.get();
+        respond!(out, outcome, |blocks| {
+            let mut list = out.reborrow().init_blocks(blocks.len() as u32);
+            for (i, block) in blocks.iter().enumerate() {
+                list.set(i as u32, block);
+            }
+        });
+        self.log.response("blocksFrom", out.into_reader());
+        Ok(())
+    }
+
     async fn mempool(
         self: Rc<Self>,
         params: chain::MempoolParams,

@@ -1,6 +1,7 @@
 //! kestrel-ipc between two real processes: this test process and
 //! `kestrel-ipc-testpeer` (a wallet and chain backed by fakes).
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -113,6 +114,13 @@ impl Chain for TestChain {
     }
     fn block_at(&self, height: u32) -> Result<Option<Vec<u8>>> {
         Ok((height <= *self.height.lock().unwrap()).then(|| vec![height as u8; 80]))
+    }
+    fn blocks_from(&self, height: u32, max_blocks: u32) -> Result<Vec<Vec<u8>>> {
+        let tip = *self.height.lock().unwrap();
+        Ok((height..=tip)
+            .take(max_blocks as usize)
+            .map(|h| vec![h as u8; 80])
+            .collect())
     }
     fn mempool(&self) -> Result<Vec<Vec<u8>>> {
         Ok(self.broadcasts.lock().unwrap().clone())
@@ -260,6 +268,48 @@ fn calls_cross_both_ways_and_a_capability_is_called_back() {
         .wait_exit(PROMPTLY)
         .expect("the child exits when its connection closes");
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn blocks_from_crosses_in_batches() {
+    let event_loop = EventLoop::start("test-wallet").unwrap();
+    let (_child, connection) = spawn_process(
+        &event_loop.handle(),
+        Path::new(PEER),
+        &[OsStr::new("-chainheight=1200")],
+        Arc::new(EchoOnlyInit),
+    )
+    .expect("spawn the test peer");
+    let chain = connection.remote_init().make_chain().unwrap();
+    let block = |h: u32| vec![h as u8; 8];
+
+    // From the middle, cut by max_blocks.
+    assert_eq!(
+        chain.blocks_from(1000, 150).unwrap(),
+        (1000..1150).map(block).collect::<Vec<_>>()
+    );
+    // Cut by the tip.
+    assert_eq!(
+        chain.blocks_from(1100, 500).unwrap(),
+        (1100..=1200).map(block).collect::<Vec<_>>()
+    );
+    // Past the tip: empty, not an error.
+    assert_eq!(chain.blocks_from(1201, 500).unwrap(), Vec::<Vec<u8>>::new());
+    assert_eq!(chain.blocks_from(0, 0).unwrap(), Vec::<Vec<u8>>::new());
+
+    // A rescan as the wallet does it: 1201 blocks in 3 batches.
+    let (mut height, mut batches, mut seen) = (0u32, 0, Vec::new());
+    loop {
+        let batch = chain.blocks_from(height, 500).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        batches += 1;
+        height += batch.len() as u32;
+        seen.extend(batch);
+    }
+    assert_eq!(batches, 3);
+    assert_eq!(seen, (0..=1200).map(block).collect::<Vec<_>>());
 }
 
 #[test]
@@ -473,13 +523,17 @@ fn listener_survives_garbage_and_abrupt_close() {
 
 #[test]
 fn debug_ipc_logs_each_request_and_response_as_text() {
-    let mut peer = BindPeer::start(&["-debug=ipc"]);
+    let mut peer = BindPeer::start(&["-debug=ipc", "-chainheight=2"]);
     let event_loop = EventLoop::start("test-client").unwrap();
     let connection =
         connect_unix(&event_loop.handle(), &peer.socket, Arc::new(EchoOnlyInit)).unwrap();
     let chain = connection.remote_init().make_chain().unwrap();
     assert_eq!(chain.block_at(0).unwrap(), Some(vec![0u8; 8]));
     assert_eq!(chain.block_at(4242).unwrap(), None);
+    assert_eq!(
+        chain.blocks_from(1, 10).unwrap(),
+        vec![vec![1u8; 8], vec![2u8; 8]]
+    );
     peer.interrupt();
     peer.wait_exit();
     let log = peer.stderr();
@@ -500,6 +554,22 @@ fn debug_ipc_logs_each_request_and_response_as_text() {
         })
         .unwrap_or_else(|| panic!("no blockAt response line in:\n{log}"));
     assert!(response.contains(&format!("pid={pid}")), "{response}");
+    let request = log
+        .lines()
+        .find(|l| l.contains("Chain.blocksFrom request"))
+        .unwrap_or_else(|| panic!("no blocksFrom request line in:\n{log}"));
+    assert!(
+        request.contains("height = 1") && request.contains("maxBlocks = 10"),
+        "{request}"
+    );
+    let response = log
+        .lines()
+        .find(|l| l.contains("Chain.blocksFrom response"))
+        .unwrap_or_else(|| panic!("no blocksFrom response line in:\n{log}"));
+    assert!(
+        response.contains(r#"blocks = [0x"0101010101010101", 0x"0202020202020202"]"#),
+        "{response}"
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! [`WalletState`] holds keys (persisted in the wallet file) and tracks its
 //! coins from what the [`Chain`] interface says: a rescan through
-//! `block_at`/`mempool` on load, then notifications. It never looks at the
+//! `blocks_from`/`mempool` on load, then notifications. It never looks at the
 //! node's chain state directly, so the same code runs in-process and across
 //! IPC.
 //!
@@ -30,6 +30,10 @@ use kestrel_interfaces::{
 pub use file::FileError;
 use file::{StoredKey, WalletFile};
 use ledger::{select_coins, Ledger};
+
+/// Blocks the load-time rescan asks the chain for at once: across IPC each
+/// [`Chain::blocks_from`] call is one round trip.
+const RESCAN_BATCH: u32 = 500;
 
 /// Why a wallet could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -143,11 +147,17 @@ impl WalletState {
         *wallet.subscription.lock().expect("subscription lock") = Some(subscription);
 
         let mut height = wallet.lock().ledger.next_height();
-        while let Some(block) = chain.block_at(height)? {
-            wallet
-                .receive_block(height, &block)
-                .map_err(|source| WalletError::BadBlock { height, source })?;
-            height += 1;
+        loop {
+            let blocks = chain.blocks_from(height, RESCAN_BATCH)?;
+            if blocks.is_empty() {
+                break;
+            }
+            for block in blocks {
+                wallet
+                    .receive_block(height, &block)
+                    .map_err(|source| WalletError::BadBlock { height, source })?;
+                height += 1;
+            }
         }
         for tx in chain.mempool()? {
             match Transaction::deserialize(&tx) {

@@ -1,10 +1,13 @@
 //! The wallet over a real ChainState, seen only through the Chain trait.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use kestrel_chain::{Address, ChainState, PrivateKey, Transaction, Txid, COIN};
-use kestrel_interfaces::{rpc_code, Chain, Error, Wallet};
+use kestrel_interfaces::{
+    rpc_code, Amount, Chain, ChainNotifications, Error, Hash256, Subscription, Tip, Wallet,
+};
 use kestrel_wallet::{WalletError, WalletState};
 
 struct Node {
@@ -177,6 +180,68 @@ fn reloaded_wallet_sees_the_same_coins() {
         balance,
         150 * COIN - 3 * COIN - Transaction::serialized_size(1, 2) as u64
     );
+}
+
+/// The node's chain, counting the block fetches that would each be one IPC
+/// round trip across processes.
+struct CountingChain {
+    chain: Arc<ChainState>,
+    block_at_calls: AtomicU32,
+    blocks_from_calls: AtomicU32,
+}
+
+impl Chain for CountingChain {
+    fn tip(&self) -> Result<Tip, Error> {
+        Chain::tip(&*self.chain)
+    }
+    fn block_at(&self, height: u32) -> Result<Option<Vec<u8>>, Error> {
+        self.block_at_calls.fetch_add(1, Ordering::SeqCst);
+        Chain::block_at(&*self.chain, height)
+    }
+    fn blocks_from(&self, height: u32, max_blocks: u32) -> Result<Vec<Vec<u8>>, Error> {
+        self.blocks_from_calls.fetch_add(1, Ordering::SeqCst);
+        self.chain.blocks_from(height, max_blocks)
+    }
+    fn mempool(&self) -> Result<Vec<Vec<u8>>, Error> {
+        Chain::mempool(&*self.chain)
+    }
+    fn broadcast(&self, tx: &[u8]) -> Result<Hash256, Error> {
+        self.chain.broadcast(tx)
+    }
+    fn estimate_fee_per_kb(&self) -> Result<Amount, Error> {
+        self.chain.estimate_fee_per_kb()
+    }
+    fn register_notifications(
+        &self,
+        notifications: Arc<dyn ChainNotifications>,
+    ) -> Result<Box<dyn Subscription>, Error> {
+        self.chain.register_notifications(notifications)
+    }
+}
+
+#[test]
+fn rescan_fetches_blocks_in_batches() {
+    let node = Node::new();
+    let wallet = node.load_wallet("w");
+    // Every block pays the wallet, so a block missed by the rescan shows.
+    node.generate(&wallet.get_new_address().unwrap(), 1100);
+    let balance = wallet.get_balance().unwrap();
+    let unspent = wallet.list_unspent(0).unwrap();
+    assert_eq!(unspent.len(), 1100);
+    drop(wallet);
+
+    let chain = Arc::new(CountingChain {
+        chain: node.chain.clone(),
+        block_at_calls: AtomicU32::new(0),
+        blocks_from_calls: AtomicU32::new(0),
+    });
+    let reloaded = WalletState::load_or_create(&node.wallet_path("w"), chain.clone()).unwrap();
+    assert_eq!(reloaded.last_block_height(), Some(1100));
+    assert_eq!(reloaded.get_balance().unwrap(), balance);
+    assert_eq!(reloaded.list_unspent(0).unwrap(), unspent);
+    // Blocks 0..=1100: batches of 500, 500 and 101, then an empty one.
+    assert_eq!(chain.blocks_from_calls.load(Ordering::SeqCst), 4);
+    assert_eq!(chain.block_at_calls.load(Ordering::SeqCst), 0);
 }
 
 #[test]

@@ -9,14 +9,15 @@
 //! - `-ipcconnect=unix:<path>`: attaches, prints `attached tip=<height>`,
 //!   then calls `tip` until the connection is lost and prints
 //!   `lost: <error>`.
+//! - `-chainheight=N`: the served chain's tip is at height N (default 0).
 //! - `-debug=ipc`: IPC request/response logging on stderr.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kestrel_interfaces::{
-    rpc_code, Amount, Chain, ChainNotifications, Error, Hash256, Result, Subscription, Tip,
-    Unspent, Wallet, WalletTx, COIN,
+    rpc_code, take_blocks, Amount, Chain, ChainNotifications, Error, Hash256, Result, Subscription,
+    Tip, Unspent, Wallet, WalletTx, BLOCKS_FROM_MAX_BYTES, COIN,
 };
 use kestrel_ipc::{
     connect_unix, serve_fd, EchoOnlyInit, EventLoop, Init, IpcListener, IpcOption, ShutdownSignal,
@@ -34,23 +35,23 @@ fn main() -> anyhow::Result<()> {
     let option = args
         .iter()
         .find_map(|a| IpcOption::parse(a).transpose())
-        .ok_or_else(|| anyhow::anyhow!("usage: kestrel-ipc-testpeer -ipcfd=N | -ipcbind=unix:<path> | -ipcconnect=unix:<path> [-debug=ipc]"))??;
+        .ok_or_else(|| anyhow::anyhow!("usage: kestrel-ipc-testpeer -ipcfd=N | -ipcbind=unix:<path> | -ipcconnect=unix:<path> [-chainheight=N] [-debug=ipc]"))??;
+    let chain_height = match args.iter().find_map(|a| a.strip_prefix("-chainheight=")) {
+        Some(height) => height.parse()?,
+        None => 0,
+    };
+    let init = Arc::new(PeerInit { chain_height });
     let event_loop = EventLoop::start("kestrel-ipc-testpeer")?;
     let handle = event_loop.handle();
     let datadir = std::env::current_dir()?;
     match option {
         IpcOption::Fd(fd) => {
-            let connection = serve_fd(&handle, fd, Arc::new(PeerInit))?;
+            let connection = serve_fd(&handle, fd, init)?;
             while connection.wait_closed(Duration::from_secs(3600)).is_none() {}
         }
         IpcOption::Bind(address) => {
             let shutdown = ShutdownSignal::install(&handle)?;
-            let listener = IpcListener::bind(
-                &handle,
-                &address.resolve(&datadir),
-                Arc::new(PeerInit),
-                |_| {},
-            )?;
+            let listener = IpcListener::bind(&handle, &address.resolve(&datadir), init, |_| {})?;
             println!("listening on {}", listener.path().display());
             let reason = shutdown.wait();
             drop(listener);
@@ -74,11 +75,15 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-struct PeerInit;
+struct PeerInit {
+    chain_height: u32,
+}
 
 impl Init for PeerInit {
     fn make_chain(&self) -> Result<Arc<dyn Chain>> {
-        Ok(Arc::new(FakeChain::default()))
+        Ok(Arc::new(FakeChain {
+            height: Mutex::new(self.chain_height),
+        }))
     }
 
     fn make_wallet_loader(&self, chain: Arc<dyn Chain>) -> Result<Arc<dyn WalletLoader>> {
@@ -87,7 +92,6 @@ impl Init for PeerInit {
 }
 
 /// A chain of `height` empty blocks whose block `h` is `[h as u8; 8]`.
-#[derive(Default)]
 struct FakeChain {
     height: Mutex<u32>,
 }
@@ -102,6 +106,14 @@ impl Chain for FakeChain {
     }
     fn block_at(&self, height: u32) -> Result<Option<Vec<u8>>> {
         Ok((height <= *self.height.lock().unwrap()).then(|| vec![height as u8; 8]))
+    }
+    fn blocks_from(&self, height: u32, max_blocks: u32) -> Result<Vec<Vec<u8>>> {
+        let tip = *self.height.lock().unwrap();
+        Ok(take_blocks(
+            (height..=tip).map(|h| vec![h as u8; 8]),
+            max_blocks,
+            BLOCKS_FROM_MAX_BYTES,
+        ))
     }
     fn mempool(&self) -> Result<Vec<Vec<u8>>> {
         Ok(Vec::new())
