@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 use capnp_rpc::rpc_twoparty_capnp::Side;
 use capnp_rpc::{twoparty, RpcSystem};
 use futures::io::{BufReader, BufWriter};
-use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 use crate::event_loop::{EventLoopHandle, LoopLocal};
 use crate::peer::Peer;
 use crate::proxy::{InitProxy, Link, ProxyCore};
 use crate::schema::init_capnp::init;
 use crate::server::InitServer;
+use crate::stream;
 use crate::{Init, IpcError, LOG_TARGET};
 
 /// Buffer size of each half of a connection: one read or write syscall per
@@ -76,24 +76,26 @@ impl Connection {
     }
 }
 
-/// Starts RPC on `stream`; must run on the loop thread.
+/// Starts RPC on `stream` (connected, non-blocking); must run on the loop
+/// thread.
 fn start_rpc(
     handle: &EventLoopHandle,
-    stream: tokio::net::UnixStream,
+    stream: std::os::unix::net::UnixStream,
     side: Side,
     local_init: Arc<dyn Init>,
     description: String,
-) -> Connection {
+) -> Result<Connection, IpcError> {
     let peer = Arc::new(Peer::new(description));
     let link = Link {
         handle: handle.clone(),
         peer: peer.clone(),
         notification_turn: Arc::default(),
     };
-    let (read, write) = stream.into_split();
+    let (read, write) = stream::split(stream.into())
+        .map_err(|e| IpcError::io("cannot register the IPC socket", e))?;
     let network = twoparty::VatNetwork::new(
-        BufReader::with_capacity(STREAM_BUFFER, read.compat()),
-        BufWriter::with_capacity(STREAM_BUFFER, write.compat_write()),
+        BufReader::with_capacity(STREAM_BUFFER, read),
+        BufWriter::with_capacity(STREAM_BUFFER, write),
         side,
         capnp::message::ReaderOptions::default(),
     );
@@ -120,12 +122,12 @@ fn start_rpc(
         tracing::debug!(target: LOG_TARGET, "IPC connection to {} closed: {reason}", task_peer.description());
         task_peer.mark_closed(reason);
     });
-    Connection {
+    Ok(Connection {
         remote_init: InitProxy::new(ProxyCore::new(remote, &link, "Init")),
         peer,
         disconnector,
         handle: handle.clone(),
-    }
+    })
 }
 
 /// Hands a connected std stream to the loop and starts RPC on it.
@@ -142,15 +144,7 @@ fn connect_stream(
     let loop_handle = handle.clone();
     handle
         .run_blocking(move || async move {
-            let stream = tokio::net::UnixStream::from_std(stream)
-                .map_err(|e| IpcError::io("cannot register the IPC socket", e))?;
-            Ok(start_rpc(
-                &loop_handle,
-                stream,
-                side,
-                local_init,
-                description,
-            ))
+            start_rpc(&loop_handle, stream, side, local_init, description)
         })
         .unwrap_or(Err(IpcError::LoopStopped))
 }
@@ -321,15 +315,13 @@ fn spawn_on_loop(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| executable.display().to_string());
-    let stream = tokio::net::UnixStream::from_std(ours)
-        .map_err(|e| IpcError::io("cannot register the IPC socket", e))?;
     let connection = start_rpc(
         handle,
-        stream,
+        ours,
         Side::Client,
         local_init,
         format!("{name} (pid {pid})"),
-    );
+    )?;
 
     let exit = Arc::new(ChildExit::default());
     let reaped = exit.clone();
@@ -473,15 +465,25 @@ async fn accept_loop(
                 accepted += 1;
                 let description = format!("client #{accepted} on unix:{path}");
                 tracing::debug!(target: LOG_TARGET, "accepted IPC {description}");
-                let connection = start_rpc(
-                    &handle,
-                    stream,
-                    Side::Server,
-                    local_init.clone(),
-                    description,
-                );
-                let on_connect = on_connect.clone();
-                tokio::task::spawn_blocking(move || on_connect(connection));
+                let connection = stream.into_std().and_then(|stream| {
+                    start_rpc(
+                        &handle,
+                        stream,
+                        Side::Server,
+                        local_init.clone(),
+                        description,
+                    )
+                    .map_err(std::io::Error::other)
+                });
+                match connection {
+                    Ok(connection) => {
+                        let on_connect = on_connect.clone();
+                        tokio::task::spawn_blocking(move || on_connect(connection));
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: LOG_TARGET, "cannot serve IPC client #{accepted} on unix:{path}: {e}")
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(target: LOG_TARGET, "accepting on unix:{path} failed: {e}");

@@ -26,6 +26,7 @@ mod proxy;
 pub mod schema;
 mod server;
 mod shutdown;
+mod stream;
 
 pub use args::{default_socket_path, parse_ipcfd, parse_unix_address, IpcOption, UnixAddress};
 pub use connection::{
