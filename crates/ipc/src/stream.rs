@@ -128,3 +128,62 @@ impl AsyncWrite for WriteHalf {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    fn pair() -> (OwnedFd, OwnedFd) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        a.set_nonblocking(true).expect("non-blocking");
+        b.set_nonblocking(true).expect("non-blocking");
+        (a.into(), b.into())
+    }
+
+    /// A write far larger than the socket buffer blocks, waits for
+    /// writability and completes as the peer reads; the bytes arrive whole
+    /// and in order, and closing the writer is seen as end of stream.
+    #[test]
+    fn blocked_write_completes_as_the_peer_reads() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let (a, b) = pair();
+            let (_, mut writer) = split(a).expect("split a");
+            let (mut reader, _) = split(b).expect("split b");
+            let sent: Vec<u8> = (0..2 << 20).map(|i: u32| (i % 251) as u8).collect();
+            let write = async {
+                writer.write_all(&sent).await.expect("write");
+                writer.close().await.expect("close");
+                assert!(writer.waiting_to_write.is_none(), "registration kept");
+            };
+            let read = async {
+                let mut received = Vec::new();
+                reader.read_to_end(&mut received).await.expect("read");
+                received
+            };
+            let ((), received) = futures::join!(write, read);
+            assert_eq!(received.len(), sent.len());
+            assert!(received == sent, "bytes changed on the way");
+        });
+    }
+
+    #[test]
+    fn writing_to_a_closed_peer_is_broken_pipe() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let (a, b) = pair();
+            drop(b);
+            let (_, mut writer) = split(a).expect("split");
+            let error = writer.write_all(b"hello").await.expect_err("peer is gone");
+            assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        });
+    }
+}
