@@ -23,8 +23,21 @@ interface Chain {
 }
 
 interface ChainNotifications {
-  # Called in chain order; the node waits for each call to return before
-  # making the next, so one subscriber never sees two at once.
-  blockConnected @0 (height :UInt32, block :Data) -> ();
-  transactionAddedToMempool @1 (tx :Data) -> ();
+  # Events in chain order, in batches: the node sends the events that
+  # queued up while it was busy as one call (mining 100 blocks is a few
+  # calls, not 100), and the callee handles a batch's events one by one,
+  # in order, before the next batch.
+  notify @0 (events :List(ChainEvent)) -> ();
+}
+
+struct ChainEvent {
+  union {
+    blockConnected :group {
+      # `block` (serialized) was connected at `height`; it is the new tip.
+      height @0 :UInt32;
+      block @1 :Data;
+    }
+    transactionAddedToMempool @2 :Data;
+    # A serialized transaction entered the mempool.
+  }
 }

@@ -7,7 +7,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, ThreadId};
 
@@ -112,19 +112,44 @@ impl Notifier {
 
 fn deliver(receiver: Receiver<Event>) {
     let mut subscribers: Vec<Subscriber> = Vec::new();
-    for event in receiver {
+    // Whether a notification went out since subscribers last flushed.
+    let mut unflushed = false;
+    loop {
+        let event = match receiver.try_recv() {
+            Ok(event) => event,
+            Err(TryRecvError::Empty) => {
+                // The queue ran dry: let batching subscribers send what
+                // they hold before waiting for more.
+                if std::mem::take(&mut unflushed) {
+                    notify_each(&subscribers, |s| s.flush());
+                }
+                match receiver.recv() {
+                    Ok(event) => event,
+                    Err(_) => return,
+                }
+            }
+            Err(TryRecvError::Disconnected) => {
+                if unflushed {
+                    notify_each(&subscribers, |s| s.flush());
+                }
+                return;
+            }
+        };
         subscribers.retain(|s| s.active.load(Ordering::SeqCst));
         match event {
             Event::Subscribe(subscriber) => subscribers.push(subscriber),
             Event::Flush(ack) => {
                 notify_each(&subscribers, |s| s.flush());
+                unflushed = false;
                 let _ = ack.send(());
             }
             Event::BlockConnected { height, block } => {
-                notify_each(&subscribers, |s| s.block_connected(height, &block))
+                notify_each(&subscribers, |s| s.block_connected(height, &block));
+                unflushed = true;
             }
             Event::TransactionAdded(tx) => {
-                notify_each(&subscribers, |s| s.transaction_added_to_mempool(&tx))
+                notify_each(&subscribers, |s| s.transaction_added_to_mempool(&tx));
+                unflushed = true;
             }
         }
     }

@@ -357,6 +357,49 @@ fn notifications_arrive_in_chain_order_and_stop_on_unsubscribe() {
     assert_eq!(recorder.events.lock().unwrap().len(), 4);
 }
 
+/// Records notifications and flushes in the order they came.
+#[derive(Default)]
+struct FlushRecorder {
+    events: Mutex<Vec<String>>,
+}
+
+impl ChainNotifications for FlushRecorder {
+    fn block_connected(&self, height: u32, _block: &[u8]) {
+        self.events.lock().unwrap().push(format!("block {height}"));
+    }
+    fn transaction_added_to_mempool(&self, _tx: &[u8]) {
+        self.events.lock().unwrap().push("tx".into());
+    }
+    fn flush(&self) {
+        self.events.lock().unwrap().push("flush".into());
+    }
+}
+
+/// A batching subscriber (the IPC proxy) sends what it holds on flush; the
+/// chain flushes whenever its queue runs dry, so nobody has to call
+/// `sync_notifications` for notifications to go out.
+#[test]
+fn subscribers_are_flushed_when_the_queue_runs_dry() {
+    let f = Fixture::new(101);
+    let recorder = Arc::new(FlushRecorder::default());
+    let _subscription = f.chain.register_notifications(recorder.clone()).unwrap();
+    f.chain.generate_to(&other_address(), 3).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = recorder.events.lock().unwrap().clone();
+        let blocks: Vec<_> = events.iter().filter(|e| e.starts_with("block")).collect();
+        if blocks.len() == 3 && events.last().map(String::as_str) == Some("flush") {
+            assert_eq!(blocks, ["block 102", "block 103", "block 104"]);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no flush after the last notification: {events:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn chain_interface_maps_rejections_to_rpc_codes() {
     let f = Fixture::new(101);

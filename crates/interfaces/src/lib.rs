@@ -126,10 +126,11 @@ pub trait ChainNotifications: Send + Sync {
     /// A serialized transaction entered the mempool.
     fn transaction_added_to_mempool(&self, tx: &[u8]);
     /// Returns once every notification given before it has been handled.
-    /// An in-process subscriber handles each one before returning, so the
-    /// default does nothing; an IPC proxy sends notifications without
-    /// waiting for each answer (mining 100 blocks must not cost 100 round
-    /// trips) and waits for them here.
+    /// The chain calls it at `sync_notifications` and whenever its queue of
+    /// events runs dry. An in-process subscriber handles each notification
+    /// before returning, so the default does nothing; an IPC proxy batches
+    /// notifications (mining 100 blocks must not cost 100 round trips) and
+    /// sends and waits for them here.
     fn flush(&self) {}
 }
 

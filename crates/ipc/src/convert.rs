@@ -1,7 +1,8 @@
 //! kestrel-interfaces DTOs to and from their Cap'n Proto structs.
 
-use kestrel_interfaces::{Hash256, NodeInfo, Tip, Unspent, WalletTx};
+use kestrel_interfaces::{ChainNotifications, Hash256, NodeInfo, Tip, Unspent, WalletTx};
 
+use crate::schema::chain_capnp::chain_event;
 use crate::schema::common_capnp::tip;
 use crate::schema::node_capnp::node_info;
 use crate::schema::wallet_capnp::{unspent, wallet_tx};
@@ -108,4 +109,63 @@ pub(crate) fn read_wallet_tx(r: wallet_tx::Reader<'_>) -> capnp::Result<WalletTx
         block_hash,
         raw: r.get_raw()?.to_vec(),
     })
+}
+
+/// One `ChainNotifications` call, held in a batch.
+pub(crate) enum ChainEvent {
+    BlockConnected { height: u32, block: Vec<u8> },
+    TransactionAdded(Vec<u8>),
+}
+
+impl ChainEvent {
+    /// Bytes it adds to a batch.
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            ChainEvent::BlockConnected { block, .. } => block.len(),
+            ChainEvent::TransactionAdded(tx) => tx.len(),
+        }
+    }
+
+    pub(crate) fn deliver(&self, to: &dyn ChainNotifications) {
+        match self {
+            ChainEvent::BlockConnected { height, block } => to.block_connected(*height, block),
+            ChainEvent::TransactionAdded(tx) => to.transaction_added_to_mempool(tx),
+        }
+    }
+}
+
+pub(crate) fn write_chain_events(
+    mut out: capnp::struct_list::Builder<'_, chain_event::Owned>,
+    events: &[ChainEvent],
+) {
+    for (i, event) in events.iter().enumerate() {
+        let mut entry = out.reborrow().get(i as u32);
+        match event {
+            ChainEvent::BlockConnected { height, block } => {
+                let mut connected = entry.init_block_connected();
+                connected.set_height(*height);
+                connected.set_block(block);
+            }
+            ChainEvent::TransactionAdded(tx) => entry.set_transaction_added_to_mempool(tx),
+        }
+    }
+}
+
+pub(crate) fn read_chain_events(
+    events: capnp::struct_list::Reader<'_, chain_event::Owned>,
+) -> capnp::Result<Vec<ChainEvent>> {
+    events
+        .iter()
+        .map(|event| {
+            Ok(match event.which()? {
+                chain_event::BlockConnected(connected) => ChainEvent::BlockConnected {
+                    height: connected.get_height(),
+                    block: connected.get_block()?.to_vec(),
+                },
+                chain_event::TransactionAddedToMempool(tx) => {
+                    ChainEvent::TransactionAdded(tx?.to_vec())
+                }
+            })
+        })
+        .collect()
 }

@@ -15,6 +15,7 @@ use kestrel_interfaces::{
 
 use crate::convert::{
     read_hash, read_hashes, read_node_info, read_tip, read_unspent, read_wallet_tx,
+    write_chain_events, ChainEvent,
 };
 use crate::error::read_rejected;
 use crate::event_loop::{EventLoopHandle, LoopLocal};
@@ -470,89 +471,99 @@ impl Node for NodeProxy {
 
 /// `ChainNotifications` of the far process (a wallet, seen from the node).
 ///
-/// Notifications are sent without waiting for each answer: Cap'n Proto
-/// delivers calls on one capability in order and the far side handles them
-/// in that order, so only [`ChainNotifications::flush`] (the chain's
-/// `sync_notifications` barrier) and a full window wait.
+/// Notifications are batched: they collect until [`ChainNotifications::flush`]
+/// (which the chain calls when its queue runs dry and at
+/// `sync_notifications`) or a full batch, then go out as one `notify` call.
+/// Batches are sent without waiting for each answer: Cap'n Proto delivers
+/// calls on one capability in order and the far side handles them in that
+/// order, so only `flush` and a full window wait.
 pub(crate) struct NotificationsProxy {
     core: Arc<ProxyCore<chain_notifications::Client>>,
-    in_flight: Mutex<Vec<PendingNotification>>,
+    batches: Mutex<Batches>,
 }
 
-/// A sent notification: its method and its answer to come.
-type PendingNotification = (
-    &'static str,
-    std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send>>,
-);
+#[derive(Default)]
+struct Batches {
+    pending: Vec<ChainEvent>,
+    pending_bytes: usize,
+    in_flight: Vec<SentBatch>,
+}
 
-/// Notifications in flight before the sender waits for them: bounds the
-/// memory a slow subscriber can make the node hold.
-const NOTIFICATION_WINDOW: usize = 64;
+/// The answer to come to a sent batch.
+type SentBatch = std::pin::Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+
+/// A batch goes out once it holds this many events or bytes.
+const BATCH_EVENTS: usize = 64;
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches in flight before the sender waits for them: bounds the memory a
+/// slow subscriber can make the node hold.
+const BATCH_WINDOW: usize = 4;
 
 impl NotificationsProxy {
     pub(crate) fn new(core: Arc<ProxyCore<chain_notifications::Client>>) -> Self {
         Self {
             core,
-            in_flight: Mutex::new(Vec::new()),
+            batches: Mutex::new(Batches::default()),
         }
     }
 
-    fn send<Fut>(
-        &self,
-        method: &'static str,
-        f: impl FnOnce(Arc<ProxyCore<chain_notifications::Client>>) -> Fut + Send + 'static,
-    ) where
-        Fut: Future<Output = CallOutcome<()>> + 'static,
-    {
-        let answer = Box::pin(self.core.start(f));
-        let mut in_flight = self.in_flight.lock().expect("notification window lock");
-        in_flight.push((method, answer));
-        if in_flight.len() >= NOTIFICATION_WINDOW {
-            let sent = std::mem::take(&mut *in_flight);
-            drop(in_flight);
-            self.wait_for(sent);
+    fn lock(&self) -> std::sync::MutexGuard<'_, Batches> {
+        self.batches.lock().expect("notification batch lock")
+    }
+
+    fn push(&self, event: ChainEvent) {
+        let mut batches = self.lock();
+        batches.pending_bytes += event.size();
+        batches.pending.push(event);
+        if batches.pending.len() < BATCH_EVENTS && batches.pending_bytes < BATCH_BYTES {
+            return;
+        }
+        self.send_pending(&mut batches);
+        if batches.in_flight.len() >= BATCH_WINDOW {
+            let sent = std::mem::take(&mut batches.in_flight);
+            drop(batches);
+            wait_for(sent);
         }
     }
 
-    /// Notifications have no result to report a failure in: a subscriber
-    /// that went away is logged, and its subscription ends with the
-    /// connection.
-    fn wait_for(&self, sent: Vec<PendingNotification>) {
-        for (method, answer) in sent {
-            if let Err(e) = futures::executor::block_on(answer) {
-                tracing::warn!(target: crate::LOG_TARGET, "ChainNotifications.{method} not delivered: {e}");
-            }
+    fn send_pending(&self, batches: &mut Batches) {
+        if batches.pending.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut batches.pending);
+        batches.pending_bytes = 0;
+        let answer = self.core.start(move |core| async move {
+            let mut request = core.client().notify_request();
+            write_chain_events(request.get().init_events(events.len() as u32), &events);
+            core.log.request("notify", request.get().into_reader());
+            let response = request.send().promise.await?;
+            core.log.response("notify", response.get()?);
+            Ok(Ok(()))
+        });
+        batches.in_flight.push(Box::pin(answer));
+    }
+}
+
+/// Notifications have no result to report a failure in: a subscriber that
+/// went away is logged, and its subscription ends with the connection.
+fn wait_for(sent: Vec<SentBatch>) {
+    for answer in sent {
+        if let Err(e) = futures::executor::block_on(answer) {
+            tracing::warn!(target: crate::LOG_TARGET, "ChainNotifications.notify not delivered: {e}");
         }
     }
 }
 
 impl ChainNotifications for NotificationsProxy {
     fn block_connected(&self, height: u32, block: &[u8]) {
-        let block = block.to_vec();
-        self.send("blockConnected", move |core| async move {
-            let mut request = core.client().block_connected_request();
-            request.get().set_height(height);
-            request.get().set_block(&block);
-            core.log
-                .request("blockConnected", request.get().into_reader());
-            let response = request.send().promise.await?;
-            core.log.response("blockConnected", response.get()?);
-            Ok(Ok(()))
+        self.push(ChainEvent::BlockConnected {
+            height,
+            block: block.to_vec(),
         });
     }
 
     fn transaction_added_to_mempool(&self, tx: &[u8]) {
-        let tx = tx.to_vec();
-        self.send("transactionAddedToMempool", move |core| async move {
-            let mut request = core.client().transaction_added_to_mempool_request();
-            request.get().set_tx(&tx);
-            core.log
-                .request("transactionAddedToMempool", request.get().into_reader());
-            let response = request.send().promise.await?;
-            core.log
-                .response("transactionAddedToMempool", response.get()?);
-            Ok(Ok(()))
-        });
+        self.push(ChainEvent::TransactionAdded(tx.to_vec()));
     }
 
     fn flush(&self) {
@@ -560,8 +571,11 @@ impl ChainNotifications for NotificationsProxy {
             !self.core.link.handle.is_loop_thread(),
             "ChainNotifications proxy flushed on the IPC event-loop thread"
         );
-        let sent = std::mem::take(&mut *self.in_flight.lock().expect("notification window lock"));
-        self.wait_for(sent);
+        let mut batches = self.lock();
+        self.send_pending(&mut batches);
+        let sent = std::mem::take(&mut batches.in_flight);
+        drop(batches);
+        wait_for(sent);
     }
 }
 

@@ -10,7 +10,8 @@ use capnp::capability::Rc;
 use kestrel_interfaces::{Chain, ChainNotifications, Node, Subscription, Wallet};
 
 use crate::convert::{
-    read_hash, write_hashes, write_node_info, write_tip, write_unspent, write_wallet_tx,
+    read_chain_events, read_hash, write_hashes, write_node_info, write_tip, write_unspent,
+    write_wallet_tx,
 };
 use crate::error::write_rejected;
 use crate::log::{CallLog, Side};
@@ -475,35 +476,23 @@ impl NotificationsServer {
 }
 
 impl chain_notifications::Server for NotificationsServer {
-    async fn block_connected(
+    async fn notify(
         self: Rc<Self>,
-        params: chain_notifications::BlockConnectedParams,
-        mut results: chain_notifications::BlockConnectedResults,
+        params: chain_notifications::NotifyParams,
+        mut results: chain_notifications::NotifyResults,
     ) -> capnp::Result<()> {
         let params = params.get()?;
-        self.log.request("blockConnected", params);
-        let (height, block) = (params.get_height(), params.get_block()?.to_vec());
+        self.log.request("notify", params);
+        let events = read_chain_events(params.get_events()?)?;
         let notifications = self.notifications.clone();
         let _turn = self.turn.lock().await;
-        on_pool(move || notifications.block_connected(height, &block)).await?;
-        self.log
-            .response("blockConnected", results.get().into_reader());
-        Ok(())
-    }
-
-    async fn transaction_added_to_mempool(
-        self: Rc<Self>,
-        params: chain_notifications::TransactionAddedToMempoolParams,
-        mut results: chain_notifications::TransactionAddedToMempoolResults,
-    ) -> capnp::Result<()> {
-        let params = params.get()?;
-        self.log.request("transactionAddedToMempool", params);
-        let tx = params.get_tx()?.to_vec();
-        let notifications = self.notifications.clone();
-        let _turn = self.turn.lock().await;
-        on_pool(move || notifications.transaction_added_to_mempool(&tx)).await?;
-        self.log
-            .response("transactionAddedToMempool", results.get().into_reader());
+        on_pool(move || {
+            for event in &events {
+                event.deliver(notifications.as_ref());
+            }
+        })
+        .await?;
+        self.log.response("notify", results.get().into_reader());
         Ok(())
     }
 }

@@ -270,6 +270,67 @@ fn calls_cross_both_ways_and_a_capability_is_called_back() {
     assert!(status.success(), "{status}");
 }
 
+/// What this test process logs with `-debug=ipc` (target `ipc`), for tests
+/// that count calls; each test names its event loop apart, so lines of
+/// concurrent tests are told apart by process name.
+fn ipc_log() -> &'static Mutex<Vec<u8>> {
+    static LOG: std::sync::OnceLock<&'static Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log: &'static Mutex<Vec<u8>> = Box::leak(Box::default());
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("ipc=debug"))
+            .with_ansi(false)
+            .with_writer(move || LogWriter(log))
+            .init();
+        log
+    })
+}
+
+struct LogWriter(&'static Mutex<Vec<u8>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_burst_of_notifications_crosses_in_order_in_a_few_calls() {
+    let log = ipc_log();
+    let event_loop = EventLoop::start("burst-node").unwrap();
+    let (_child, connection) = spawn_wallet_peer(&event_loop);
+    let chain = Arc::new(TestChain::default());
+    let loader = connection
+        .remote_init()
+        .make_wallet_loader(chain.clone())
+        .unwrap();
+    let wallet = loader.load_wallet("w1").unwrap();
+    let subscriber = chain.subscribers.lock().unwrap()[0].1.clone();
+    // More than a window of full batches, so the sender also waits once.
+    const BLOCKS: u32 = 300;
+    for height in 1..=BLOCKS {
+        subscriber.block_connected(height, &[height as u8; 80]);
+    }
+    subscriber.flush();
+    let seen: Vec<u32> = wallet
+        .list_unspent(0)
+        .unwrap()
+        .iter()
+        .map(|u| u.vout)
+        .collect();
+    assert_eq!(seen, (1..=BLOCKS).collect::<Vec<_>>());
+    let log = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    let calls = log
+        .lines()
+        .filter(|l| l.contains("burst-node") && l.contains("ChainNotifications.notify request"))
+        .count();
+    assert_eq!(calls, 5, "{BLOCKS} notifications in batches of 64");
+}
+
 #[test]
 fn blocks_from_crosses_in_batches() {
     let event_loop = EventLoop::start("test-wallet").unwrap();
