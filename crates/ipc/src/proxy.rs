@@ -36,11 +36,9 @@ use crate::WalletLoader;
 pub(crate) struct Link {
     pub(crate) handle: EventLoopHandle,
     pub(crate) peer: Arc<Peer>,
-    /// Chain notifications arriving over this connection are handled one at
-    /// a time in arrival order, across every subscriber on it: the sender
-    /// does not wait between them, and a subscriber may rely on another
-    /// one's having seen the same block first (in-process, the chain
-    /// notifies its subscribers in turn).
+    /// Chain notification batches arriving over this connection are handled
+    /// one at a time in arrival order, across every subscriber on it: the
+    /// sender does not wait between them.
     pub(crate) notification_turn: Arc<tokio::sync::Mutex<()>>,
 }
 

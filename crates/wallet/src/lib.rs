@@ -54,7 +54,12 @@ pub struct WalletState {
     inner: Mutex<Inner>,
     /// Held for the wallet's lifetime; dropping it unsubscribes.
     subscription: Mutex<Option<Box<dyn Subscription>>>,
+    block_observer: Mutex<Option<BlockObserver>>,
 }
+
+/// Told the height and the wallet's balance after each block notification
+/// the wallet has processed (see [`WalletState::observe_blocks`]).
+pub type BlockObserver = Box<dyn Fn(u32, Amount) + Send + Sync>;
 
 struct Inner {
     keys: Vec<StoredKey>,
@@ -101,6 +106,18 @@ impl ChainNotifications for WalletNotifications {
         if let Some(wallet) = self.0.upgrade() {
             if let Err(e) = wallet.receive_block(height, block) {
                 tracing::error!("wallet ignored an undecodable block notification: {e}");
+                return;
+            }
+            if let Some(observe) = wallet
+                .block_observer
+                .lock()
+                .expect("observer lock")
+                .as_ref()
+            {
+                let inner = wallet.lock();
+                let balance = inner.ledger.balance(&inner.is_mine());
+                drop(inner);
+                observe(height, balance);
             }
         }
     }
@@ -141,6 +158,7 @@ impl WalletState {
                 reserved: HashSet::new(),
             }),
             subscription: Mutex::new(None),
+            block_observer: Mutex::new(None),
         });
         let subscription =
             chain.register_notifications(Arc::new(WalletNotifications(Arc::downgrade(&wallet))))?;
@@ -188,6 +206,15 @@ impl WalletState {
             key_index, ledger, ..
         } = &mut *inner;
         ledger.add(tx, None, &|hash| key_index.contains_key(hash));
+    }
+
+    /// Calls `observer` after each block notification the wallet has
+    /// processed, with the block's height and the balance then: a second
+    /// subscription would see the wallet at whatever block it had reached,
+    /// as notifications to different subscribers may cross in different
+    /// batches. Replaces an earlier observer.
+    pub fn observe_blocks(&self, observer: impl Fn(u32, Amount) + Send + Sync + 'static) {
+        *self.block_observer.lock().expect("observer lock") = Some(Box::new(observer));
     }
 
     /// Height of the last block the wallet has processed.

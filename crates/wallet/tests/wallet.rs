@@ -79,6 +79,21 @@ fn coinbase_counts_once_it_has_101_confirmations() {
 }
 
 #[test]
+fn a_block_observer_sees_each_block_with_the_balance_after_it() {
+    let node = Node::new();
+    let wallet = node.load_wallet("w");
+    let address = wallet.get_new_address().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    wallet.observe_blocks(move |height, balance| record.lock().unwrap().push((height, balance)));
+    node.generate(&address, 101);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 101);
+    assert_eq!(seen[99], (100, 0));
+    assert_eq!(seen[100], (101, 50 * COIN));
+}
+
+#[test]
 fn send_with_change_settles_on_both_sides() {
     let node = Node::new();
     let alice = node.load_wallet("alice");

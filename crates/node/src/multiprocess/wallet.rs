@@ -21,12 +21,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use kestrel_interfaces::{
-    rpc_code, Chain, ChainNotifications, Error, Result, Subscription, Wallet,
-};
+use kestrel_interfaces::{rpc_code, Chain, Error, Result, Wallet};
 use kestrel_ipc::{
     connect_unix, parse_ipcfd, parse_unix_address, serve_fd, EventLoop, Init, ShutdownReason,
     ShutdownSignal, WalletLoader,
@@ -253,11 +251,8 @@ fn run_attached(
             .context("The process at the socket does not offer a chain (is it a kestrel-node?)")?,
     );
     let wallet = DatadirWallets::new(net_dir, chain.clone()).load(name)?;
-    let report = Arc::new(BalanceReport {
-        wallet: Arc::downgrade(&wallet),
-        last: Mutex::new(wallet.get_balance()?),
-    });
-    let subscription: Box<dyn Subscription> = chain.register_notifications(report.clone())?;
+    let balance = wallet.get_balance()?;
+    wallet.observe_blocks(balance_report(balance));
     let label = if name.is_empty() { "(default)" } else { name };
     let tip = chain.tip()?;
     let address = wallet.get_new_address()?;
@@ -265,7 +260,7 @@ fn run_attached(
         "wallet {label} attached to the node at unix:{}: height {}, balance {}, receive address {address}",
         socket.display(),
         tip.height,
-        format_amount(*report.last.lock().unwrap_or_else(|e| e.into_inner()) as i64),
+        format_amount(balance as i64),
     );
     tracing::info!("{attached}");
     println!("{WALLET_PROCESS}: {attached}");
@@ -280,24 +275,15 @@ fn run_attached(
     };
     tracing::info!("{message}");
     println!("{WALLET_PROCESS}: {message}");
-    drop(subscription);
     Ok(())
 }
 
-/// Prints the attached wallet's balance whenever a block changes it.
-/// Registered after the wallet's own subscription, and the node notifies
-/// subscribers in order, so the wallet has seen the block already.
-struct BalanceReport {
-    wallet: Weak<WalletState>,
-    last: Mutex<u64>,
-}
-
-impl ChainNotifications for BalanceReport {
-    fn block_connected(&self, height: u32, _block: &[u8]) {
-        let Some(balance) = self.wallet.upgrade().and_then(|w| w.get_balance().ok()) else {
-            return;
-        };
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+/// Prints the attached wallet's balance whenever a block changes it,
+/// starting from `balance`.
+fn balance_report(balance: u64) -> impl Fn(u32, u64) + Send + Sync {
+    let last = Mutex::new(balance);
+    move |height, balance| {
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
         if *last != balance {
             *last = balance;
             let line = format!("height {height}: balance {}", format_amount(balance as i64));
@@ -305,8 +291,6 @@ impl ChainNotifications for BalanceReport {
             println!("{WALLET_PROCESS}: {line}");
         }
     }
-
-    fn transaction_added_to_mempool(&self, _tx: &[u8]) {}
 }
 
 #[cfg(test)]
