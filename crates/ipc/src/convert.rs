@@ -17,6 +17,17 @@ pub(crate) fn read_hash(field: &str, data: &[u8]) -> capnp::Result<Hash256> {
     })
 }
 
+/// A `List(Data)` of blobs (blocks, transactions) as owned bytes.
+pub(crate) fn read_data_list(list: capnp::data_list::Reader<'_>) -> capnp::Result<Vec<Vec<u8>>> {
+    list.iter().map(|item| item.map(<[u8]>::to_vec)).collect()
+}
+
+pub(crate) fn write_data_list(mut list: capnp::data_list::Builder<'_>, items: &[Vec<u8>]) {
+    for (i, item) in items.iter().enumerate() {
+        list.set(i as u32, item);
+    }
+}
+
 pub(crate) fn write_tip(mut out: tip::Builder<'_>, value: &Tip) {
     out.set_height(value.height);
     out.set_hash(&value.hash);

@@ -14,7 +14,7 @@ use kestrel_interfaces::{
 };
 
 use crate::convert::{
-    read_hash, read_hashes, read_node_info, read_tip, read_unspent, read_wallet_tx,
+    read_data_list, read_hash, read_hashes, read_node_info, read_tip, read_unspent, read_wallet_tx,
     write_chain_events, ChainEvent,
 };
 use crate::error::read_rejected;
@@ -305,10 +305,7 @@ impl Chain for ChainProxy {
             let results = response.get()?;
             core.log.response("blocksFrom", results);
             outcome!(results, |r: chain::blocks_from_results::Reader<'_>| {
-                r.get_blocks()?
-                    .iter()
-                    .map(|block| block.map(<[u8]>::to_vec))
-                    .collect::<capnp::Result<Vec<_>>>()
+                read_data_list(r.get_blocks()?)
             })
         })
     }
@@ -321,10 +318,7 @@ impl Chain for ChainProxy {
             let results = response.get()?;
             core.log.response("mempool", results);
             outcome!(results, |r: chain::mempool_results::Reader<'_>| {
-                r.get_txs()?
-                    .iter()
-                    .map(|tx| tx.map(<[u8]>::to_vec))
-                    .collect::<capnp::Result<Vec<_>>>()
+                read_data_list(r.get_txs()?)
             })
         })
     }

@@ -10,8 +10,8 @@ use capnp::capability::Rc;
 use kestrel_interfaces::{Chain, ChainNotifications, Node, Subscription, Wallet};
 
 use crate::convert::{
-    read_chain_events, read_hash, write_hashes, write_node_info, write_tip, write_unspent,
-    write_wallet_tx,
+    read_chain_events, read_hash, write_data_list, write_hashes, write_node_info, write_tip,
+    write_unspent, write_wallet_tx,
 };
 use crate::error::write_rejected;
 use crate::log::{CallLog, Side};
@@ -213,12 +213,10 @@ impl chain::Server for ChainServer {
         let chain = self.chain.clone();
         let outcome = on_pool(move || chain.blocks_from(height, max_blocks)).await?;
         let mut out = results.get();
-        respond!(out, outcome, |blocks| {
-            let mut list = out.reborrow().init_blocks(blocks.len() as u32);
-            for (i, block) in blocks.iter().enumerate() {
-                list.set(i as u32, block);
-            }
-        });
+        respond!(out, outcome, |blocks| write_data_list(
+            out.reborrow().init_blocks(blocks.len() as u32),
+            &blocks
+        ));
         self.log.response("blocksFrom", out.into_reader());
         Ok(())
     }
@@ -232,12 +230,10 @@ impl chain::Server for ChainServer {
         let chain = self.chain.clone();
         let outcome = on_pool(move || chain.mempool()).await?;
         let mut out = results.get();
-        respond!(out, outcome, |txs| {
-            let mut list = out.reborrow().init_txs(txs.len() as u32);
-            for (i, tx) in txs.iter().enumerate() {
-                list.set(i as u32, tx);
-            }
-        });
+        respond!(out, outcome, |txs| write_data_list(
+            out.reborrow().init_txs(txs.len() as u32),
+            &txs
+        ));
         self.log.response("mempool", out.into_reader());
         Ok(())
     }

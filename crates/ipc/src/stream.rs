@@ -142,16 +142,20 @@ mod tests {
         (a.into(), b.into())
     }
 
+    fn block_on<F: std::future::Future>(test: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(test)
+    }
+
     /// A write far larger than the socket buffer blocks, waits for
     /// writability and completes as the peer reads; the bytes arrive whole
     /// and in order, and closing the writer is seen as end of stream.
     #[test]
     fn blocked_write_completes_as_the_peer_reads() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
+        block_on(async {
             let (a, b) = pair();
             let (_, mut writer) = split(a).expect("split a");
             let (mut reader, _) = split(b).expect("split b");
@@ -174,11 +178,7 @@ mod tests {
 
     #[test]
     fn writing_to_a_closed_peer_is_broken_pipe() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
+        block_on(async {
             let (a, b) = pair();
             drop(b);
             let (_, mut writer) = split(a).expect("split");
