@@ -3,7 +3,8 @@
 //! built next to it on a temp datadir. The test types keys and reads the
 //! screen: mine 101 blocks, see the balance become 50, send to a new
 //! address, mine, see the balance change, quit, and find no node or wallet
-//! process left.
+//! process left. A second test attaches the gui (`-ipcconnect`) to a node
+//! started apart (`-ipcbind=unix`) and checks the node outlives the gui.
 //!
 //! Needs the multiprocess binaries and tmux:
 //!   cargo build --config depends/x86_64-unknown-linux-gnu/cargo-config.toml \
@@ -179,14 +180,20 @@ fn balance(screen: &str) -> String {
         .unwrap_or_default()
 }
 
-#[test]
-fn mine_send_and_see_the_balance_change() {
+/// The multiprocess `kestrel-node` built beside the gui.
+fn node_binary() -> PathBuf {
     let node = Path::new(GUI).with_file_name("kestrel-node");
     assert!(
         node.is_file() && node.with_file_name("kestrel-wallet").is_file(),
         "{} or kestrel-wallet beside it is missing: build them first with `cargo build --config depends/x86_64-unknown-linux-gnu/cargo-config.toml -p kestrel-node --features multiprocess --bins`",
         node.display()
     );
+    node
+}
+
+#[test]
+fn mine_send_and_see_the_balance_change() {
+    node_binary();
     let dir = tempfile::tempdir().unwrap();
     let datadir = dir.path().join("data");
     std::fs::create_dir(&datadir).unwrap();
@@ -263,4 +270,64 @@ fn mine_send_and_see_the_balance_change() {
     );
     let left = node_processes(&datadir);
     assert!(left.is_empty(), "processes left after quitting: {left:?}");
+}
+
+/// `-ipcconnect`: the gui attaches to a node someone else started, works
+/// through it, and leaves it running when it quits.
+#[test]
+fn an_attached_gui_leaves_the_node_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = dir.path().join("data");
+    std::fs::create_dir(&datadir).unwrap();
+    let mut node = Command::new(node_binary())
+        .arg(format!("-datadir={}", datadir.display()))
+        .arg(format!("-rpcport={}", free_port()))
+        .arg("-ipcbind=unix")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start kestrel-node");
+    let socket = datadir.join("regtest/sockets/node.sock");
+    let deadline = Instant::now() + PROMPTLY;
+    while !socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "kestrel-node did not listen on {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let tmux = Tmux::start(
+        dir.path(),
+        &datadir,
+        &[
+            format!("-datadir={}", datadir.display()),
+            "-ipcconnect=unix".into(),
+        ],
+    );
+    let screen = tmux.wait_for("Height:      0");
+    assert!(screen.contains("attached to"), "{screen}");
+    tmux.keys(&["G"]);
+    tmux.wait_until("balance 50 at height 101", |s| {
+        s.contains("Height:      101") && balance(s) == "50.00000000"
+    });
+
+    tmux.keys(&["q"]);
+    tmux.wait_for("kestrel-gui exited with 0");
+    let running = node_processes(&datadir);
+    assert_eq!(
+        running.len(),
+        2,
+        "kestrel-node and its wallet should outlive an attached gui: {running:?}"
+    );
+
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(node.id().to_string())
+        .output();
+    let status = node.wait().expect("kestrel-node exits");
+    assert!(status.success(), "kestrel-node after SIGTERM: {status}");
+    let left = node_processes(&datadir);
+    assert!(left.is_empty(), "processes left after SIGTERM: {left:?}");
 }
