@@ -2,7 +2,8 @@
 //! the same run: a raw socketpair ping-pong between two processes, bare
 //! capnp-rpc between two processes (none of our layers), ours (kestrel-ipc
 //! exactly as the node and wallet use it) with `-debug=ipc` off and on, and
-//! the same call in-process. Once with the processes free, once with both
+//! with idle time between calls as a node's RPC handlers have it, and the
+//! same call in-process. Once with the processes free, once with both
 //! pinned to one core.
 //!
 //! `cargo bench -p kestrel-ipc --bench ipc` (with the depends cargo config).
@@ -35,6 +36,9 @@ const WARMUP: usize = 2_000;
 const SEQUENTIAL: usize = 20_000;
 const PIPELINED: usize = 100_000;
 const IN_FLIGHT: usize = 100;
+/// Calls of a node's RPC handlers come with idle time between them, in
+/// which the threads sleep and caches cool: one row times that case.
+const IDLE_BETWEEN_CALLS: Duration = Duration::from_micros(200);
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -120,12 +124,20 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
     print("1 raw socketpair ping-pong", &raw);
     let bare = bench_bare()?;
     print("2 bare capnp-rpc", &bare);
-    let ours = bench_ours(false)?;
+    let ours = bench_ours(false, Duration::ZERO)?;
     print("3 kestrel-ipc, -debug=ipc off", &ours);
     log_filter.modify(|filter| *filter = EnvFilter::new("ipc=debug"))?;
-    let ours_debug = bench_ours(true)?;
+    let ours_debug = bench_ours(true, Duration::ZERO)?;
     log_filter.modify(|filter| *filter = EnvFilter::new("off"))?;
     print("3 kestrel-ipc, -debug=ipc on", &ours_debug);
+    let ours_idle = bench_ours(false, IDLE_BETWEEN_CALLS)?;
+    print(
+        &format!(
+            "3 kestrel-ipc, {} us idle between",
+            IDLE_BETWEEN_CALLS.as_micros()
+        ),
+        &ours_idle,
+    );
     let trait_call = bench_trait_call()?;
     print("3b kestrel-ipc Chain call (pool)", &trait_call);
     let local = bench_in_process();
@@ -285,7 +297,9 @@ fn bench_bare() -> anyhow::Result<Figures> {
     Ok(figures)
 }
 
-fn bench_ours(debug: bool) -> anyhow::Result<Figures> {
+/// Sequential calls `idle` apart (back to back when zero, and then the
+/// pipelined run too).
+fn bench_ours(debug: bool, idle: Duration) -> anyhow::Result<Figures> {
     let event_loop = EventLoop::start("kestrel-ipc-bench")?;
     let exe = std::env::current_exe()?;
     let mut args = vec!["--child".as_ref(), "ours".as_ref()];
@@ -305,20 +319,32 @@ fn bench_ours(debug: bool) -> anyhow::Result<Figures> {
     for _ in 0..WARMUP {
         echo.echo(&MESSAGE)?;
     }
-    let mut times = Vec::with_capacity(SEQUENTIAL);
-    for _ in 0..SEQUENTIAL {
+    let calls = if idle.is_zero() {
+        SEQUENTIAL
+    } else {
+        SEQUENTIAL / 4
+    };
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        if !idle.is_zero() {
+            std::thread::sleep(idle);
+        }
         let start = Instant::now();
         let reply = echo.echo(&MESSAGE)?;
         times.push(start.elapsed());
         anyhow::ensure!(reply.len() == MESSAGE.len());
     }
-    let elapsed = futures::executor::block_on(pipelined(call))?;
+    let elapsed = if idle.is_zero() {
+        Some(futures::executor::block_on(pipelined(call))?)
+    } else {
+        None
+    };
     drop(echo);
     connection.close();
     child
         .wait_exit(Duration::from_secs(10))
         .ok_or_else(|| anyhow::anyhow!("the bench child did not exit"))?;
-    Ok(figures(times, Some(elapsed)))
+    Ok(figures(times, elapsed))
 }
 
 /// A `Chain` trait call to the test peer's chain: the path every node and
