@@ -112,6 +112,17 @@ impl<C: 'static> ProxyCore<C> {
     }
 }
 
+/// Sends `request` (a `mut` binding), logging it and its results under
+/// `-debug=ipc`; evaluates to the response.
+macro_rules! send_logged {
+    ($core:expr, $method:literal, $request:ident) => {{
+        $core.log.request($method, $request.get().into_reader());
+        let response = $request.send().promise.await?;
+        $core.log.response($method, response.get()?);
+        response
+    }};
+}
+
 /// Ends a call's future: a `Rejected` in the results becomes `Err`,
 /// otherwise `decode` reads the value.
 macro_rules! outcome {
@@ -134,11 +145,8 @@ macro_rules! handle_notifications {
             request
                 .get()
                 .set_notifications(notifications_client($notifications, &core.link));
-            core.log
-                .request("handleNotifications", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "handleNotifications", request);
             let results = response.get()?;
-            core.log.response("handleNotifications", results);
             outcome!(results, |r: $results| {
                 r.get_handler()
                     .map(|handler| SubscriptionProxy::boxed(handler, &core.link))
@@ -160,10 +168,8 @@ impl InitProxy {
     pub fn make_echo(&self) -> Result<EchoProxy> {
         self.core.call(|core| async move {
             let mut request = core.client().make_echo_request();
-            core.log.request("makeEcho", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "makeEcho", request);
             let results = response.get()?;
-            core.log.response("makeEcho", results);
             let echo = ProxyCore::new(results.get_echo()?, &core.link, "Echo");
             Ok(Ok(EchoProxy { core: echo }))
         })
@@ -174,10 +180,8 @@ impl InitProxy {
     pub fn make_chain(&self) -> Result<ChainProxy> {
         self.core.call(|core| async move {
             let mut request = core.client().make_chain_request();
-            core.log.request("makeChain", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "makeChain", request);
             let results = response.get()?;
-            core.log.response("makeChain", results);
             outcome!(results, |r: init::make_chain_results::Reader<'_>| {
                 r.get_chain().map(|chain| ChainProxy {
                     core: ProxyCore::new(chain, &core.link, "Chain"),
@@ -194,11 +198,8 @@ impl InitProxy {
             let mut request = core.client().make_wallet_loader_request();
             let server = crate::server::ChainServer::new(chain, &core.link);
             request.get().set_chain(capnp_rpc::new_client(server));
-            core.log
-                .request("makeWalletLoader", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "makeWalletLoader", request);
             let results = response.get()?;
-            core.log.response("makeWalletLoader", results);
             outcome!(results, |r: init::make_wallet_loader_results::Reader<
                 '_,
             >| {
@@ -213,10 +214,8 @@ impl InitProxy {
     pub fn make_node(&self) -> Result<NodeProxy> {
         self.core.call(|core| async move {
             let mut request = core.client().make_node_request();
-            core.log.request("makeNode", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "makeNode", request);
             let results = response.get()?;
-            core.log.response("makeNode", results);
             outcome!(results, |r: init::make_node_results::Reader<'_>| {
                 r.get_node().map(|node| NodeProxy {
                     core: ProxyCore::new(node, &core.link, "Node"),
@@ -244,10 +243,8 @@ impl EchoProxy {
         self.core.start(move |core| async move {
             let mut request = core.client().echo_request();
             request.get().set_data(&data);
-            core.log.request("echo", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "echo", request);
             let results = response.get()?;
-            core.log.response("echo", results);
             Ok(Ok(results.get_data()?.to_vec()))
         })
     }
@@ -268,10 +265,8 @@ impl Chain for ChainProxy {
     fn tip(&self) -> Result<Tip> {
         self.core.call(|core| async move {
             let mut request = core.client().tip_request();
-            core.log.request("tip", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "tip", request);
             let results = response.get()?;
-            core.log.response("tip", results);
             outcome!(results, |r: chain::tip_results::Reader<'_>| read_tip(
                 r.get_tip()?
             ))
@@ -282,10 +277,8 @@ impl Chain for ChainProxy {
         self.core.call(move |core| async move {
             let mut request = core.client().block_at_request();
             request.get().set_height(height);
-            core.log.request("blockAt", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "blockAt", request);
             let results = response.get()?;
-            core.log.response("blockAt", results);
             outcome!(results, |r: chain::block_at_results::Reader<'_>| {
                 capnp::Result::Ok(match r.has_block() {
                     true => Some(r.get_block()?.to_vec()),
@@ -300,10 +293,8 @@ impl Chain for ChainProxy {
             let mut request = core.client().blocks_from_request();
             request.get().set_height(height);
             request.get().set_max_blocks(max_blocks);
-            core.log.request("blocksFrom", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "blocksFrom", request);
             let results = response.get()?;
-            core.log.response("blocksFrom", results);
             outcome!(results, |r: chain::blocks_from_results::Reader<'_>| {
                 read_data_list(r.get_blocks()?)
             })
@@ -313,10 +304,8 @@ impl Chain for ChainProxy {
     fn mempool(&self) -> Result<Vec<Vec<u8>>> {
         self.core.call(|core| async move {
             let mut request = core.client().mempool_request();
-            core.log.request("mempool", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "mempool", request);
             let results = response.get()?;
-            core.log.response("mempool", results);
             outcome!(results, |r: chain::mempool_results::Reader<'_>| {
                 read_data_list(r.get_txs()?)
             })
@@ -328,10 +317,8 @@ impl Chain for ChainProxy {
         self.core.call(move |core| async move {
             let mut request = core.client().broadcast_request();
             request.get().set_tx(&tx);
-            core.log.request("broadcast", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "broadcast", request);
             let results = response.get()?;
-            core.log.response("broadcast", results);
             outcome!(results, |r: chain::broadcast_results::Reader<'_>| {
                 read_hash("txid", r.get_txid()?)
             })
@@ -341,10 +328,8 @@ impl Chain for ChainProxy {
     fn estimate_fee_per_kb(&self) -> Result<Amount> {
         self.core.call(|core| async move {
             let mut request = core.client().estimate_fee_request();
-            core.log.request("estimateFee", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "estimateFee", request);
             let results = response.get()?;
-            core.log.response("estimateFee", results);
             outcome!(results, |r: chain::estimate_fee_results::Reader<'_>| {
                 capnp::Result::Ok(r.get_fee_per_kb())
             })
@@ -398,10 +383,8 @@ impl Node for NodeProxy {
     fn info(&self) -> Result<NodeInfo> {
         self.core.call(|core| async move {
             let mut request = core.client().info_request();
-            core.log.request("info", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "info", request);
             let results = response.get()?;
-            core.log.response("info", results);
             outcome!(results, |r: node::info_results::Reader<'_>| read_node_info(
                 r.get_info()?
             ))
@@ -414,10 +397,8 @@ impl Node for NodeProxy {
             let mut request = core.client().generate_request();
             request.get().set_count(count);
             request.get().set_address(address.as_str());
-            core.log.request("generate", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "generate", request);
             let results = response.get()?;
-            core.log.response("generate", results);
             outcome!(results, |r: node::generate_results::Reader<'_>| {
                 read_hashes("hashes", r.get_hashes()?)
             })
@@ -427,10 +408,8 @@ impl Node for NodeProxy {
     fn wallet(&self) -> Result<Arc<dyn Wallet>> {
         self.core.call(|core| async move {
             let mut request = core.client().wallet_request();
-            core.log.request("wallet", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "wallet", request);
             let results = response.get()?;
-            core.log.response("wallet", results);
             outcome!(results, |r: node::wallet_results::Reader<'_>| {
                 r.get_wallet()
                     .map(|wallet| WalletProxy::shared(wallet, &core.link))
@@ -452,10 +431,8 @@ impl Node for NodeProxy {
     fn stop(&self) -> Result<()> {
         self.core.call(|core| async move {
             let mut request = core.client().stop_request();
-            core.log.request("stop", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "stop", request);
             let results = response.get()?;
-            core.log.response("stop", results);
             outcome!(results, |_| capnp::Result::Ok(()))
         })
     }
@@ -527,9 +504,7 @@ impl NotificationsProxy {
         let answer = self.core.start(move |core| async move {
             let mut request = core.client().notify_request();
             write_chain_events(request.get().init_events(events.len() as u32), &events);
-            core.log.request("notify", request.get().into_reader());
-            let response = request.send().promise.await?;
-            core.log.response("notify", response.get()?);
+            send_logged!(core, "notify", request);
             Ok(Ok(()))
         });
         batches.in_flight.push(Box::pin(answer));
@@ -582,10 +557,8 @@ impl WalletLoader for WalletLoaderProxy {
         self.core.call(move |core| async move {
             let mut request = core.client().load_wallet_request();
             request.get().set_name(name.as_str());
-            core.log.request("loadWallet", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "loadWallet", request);
             let results = response.get()?;
-            core.log.response("loadWallet", results);
             outcome!(results, |r: wallet_loader::load_wallet_results::Reader<
                 '_,
             >| {
@@ -614,11 +587,8 @@ impl Wallet for WalletProxy {
     fn get_new_address(&self) -> Result<String> {
         self.core.call(|core| async move {
             let mut request = core.client().get_new_address_request();
-            core.log
-                .request("getNewAddress", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "getNewAddress", request);
             let results = response.get()?;
-            core.log.response("getNewAddress", results);
             outcome!(results, |r: wallet::get_new_address_results::Reader<'_>| {
                 r.get_address()?.to_string().map_err(capnp::Error::from)
             })
@@ -628,10 +598,8 @@ impl Wallet for WalletProxy {
     fn get_balance(&self) -> Result<Amount> {
         self.core.call(|core| async move {
             let mut request = core.client().get_balance_request();
-            core.log.request("getBalance", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "getBalance", request);
             let results = response.get()?;
-            core.log.response("getBalance", results);
             outcome!(results, |r: wallet::get_balance_results::Reader<'_>| {
                 capnp::Result::Ok(r.get_balance())
             })
@@ -644,11 +612,8 @@ impl Wallet for WalletProxy {
             let mut request = core.client().send_to_address_request();
             request.get().set_address(address.as_str());
             request.get().set_amount(amount);
-            core.log
-                .request("sendToAddress", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "sendToAddress", request);
             let results = response.get()?;
-            core.log.response("sendToAddress", results);
             outcome!(results, |r: wallet::send_to_address_results::Reader<'_>| {
                 read_hash("txid", r.get_txid()?)
             })
@@ -659,10 +624,8 @@ impl Wallet for WalletProxy {
         self.core.call(move |core| async move {
             let mut request = core.client().list_unspent_request();
             request.get().set_min_confirmations(min_confirmations);
-            core.log.request("listUnspent", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "listUnspent", request);
             let results = response.get()?;
-            core.log.response("listUnspent", results);
             outcome!(results, |r: wallet::list_unspent_results::Reader<'_>| {
                 r.get_unspent()?
                     .iter()
@@ -677,11 +640,8 @@ impl Wallet for WalletProxy {
         self.core.call(move |core| async move {
             let mut request = core.client().get_transaction_request();
             request.get().set_txid(&txid);
-            core.log
-                .request("getTransaction", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "getTransaction", request);
             let results = response.get()?;
-            core.log.response("getTransaction", results);
             outcome!(results, |r: wallet::get_transaction_results::Reader<'_>| {
                 read_wallet_tx(r.get_tx()?)
             })
@@ -692,11 +652,8 @@ impl Wallet for WalletProxy {
         self.core.call(move |core| async move {
             let mut request = core.client().list_transactions_request();
             request.get().set_count(count);
-            core.log
-                .request("listTransactions", request.get().into_reader());
-            let response = request.send().promise.await?;
+            let response = send_logged!(core, "listTransactions", request);
             let results = response.get()?;
-            core.log.response("listTransactions", results);
             outcome!(results, |r: wallet::list_transactions_results::Reader<
                 '_,
             >| {
