@@ -36,6 +36,15 @@ fn config(sources_dir: &Path) -> FetchConfig {
     }
 }
 
+/// The source under test, `FILE`, expected to hash to `sha256`.
+fn widget_spec<'a>(sha256: &'a str, urls: &'a [String]) -> SourceSpec<'a> {
+    SourceSpec {
+        file_name: FILE,
+        sha256,
+        urls,
+    }
+}
+
 /// Runs fetch, recording every event as text.
 fn fetch_logged(
     spec: &SourceSpec,
@@ -66,11 +75,7 @@ fn cache_hit_makes_no_request() {
     let cache = tempfile::tempdir().unwrap();
     fs::write(cache.path().join(FILE), &good).unwrap();
     let urls = [server.url("/widget")];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
 
     let (result, events) = fetch_logged(&spec, &config(cache.path()));
 
@@ -94,11 +99,7 @@ fn hash_mismatch_is_rejected_and_next_url_used() {
     ]);
     let cache = tempfile::tempdir().unwrap();
     let urls = [server.url("/bad"), server.url("/good")];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
     let mut rejections = Vec::new();
 
     let path = fetch(&spec, &config(cache.path()), &mut |event| {
@@ -134,11 +135,7 @@ fn upstream_down_falls_back_to_fallback_url() {
         server.url("/missing"),
         server.url("/broken"),
     ];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
     let cfg = FetchConfig {
         fallback_url: Some(server.url("/fallback/")),
         ..config(cache.path())
@@ -176,11 +173,7 @@ fn truncated_download_is_rejected_and_next_candidate_used() {
     let server = TestServer::start(&[("/short", truncated), ("/good", Reply::Body(good.clone()))]);
     let cache = tempfile::tempdir().unwrap();
     let urls = [server.url("/short"), server.url("/good")];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
 
     let (result, events) = fetch_logged(&spec, &config(cache.path()));
 
@@ -209,11 +202,7 @@ fn truncated_last_candidate_fails_clearly_and_leaves_cache_empty() {
     let server = TestServer::start(&[("/short", truncated)]);
     let cache = tempfile::tempdir().unwrap();
     let urls = [server.url("/short")];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
 
     let (result, _) = fetch_logged(&spec, &config(cache.path()));
 
@@ -238,11 +227,7 @@ fn truncated_last_candidate_fails_clearly_and_leaves_cache_empty() {
 fn no_candidates_at_all_says_so() {
     let cache = tempfile::tempdir().unwrap();
     let sha = sha256_hex(b"x");
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &[],
-    };
+    let spec = widget_spec(&sha, &[]);
 
     let err = fetch_logged(&spec, &config(cache.path())).0.unwrap_err();
 
@@ -261,11 +246,7 @@ fn mirror_urls_resolve_against_debian_base_and_come_last() {
         "mirror://debian/pool/main/w/widget/widget_1.0.orig.tar.gz".to_owned(),
         server.url("/upstream"),
     ];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
     let cfg = FetchConfig {
         fallback_url: Some(server.url("/fallback")),
         mirrors: Mirrors::with_debian(&server.url("/debian/")),
@@ -290,11 +271,7 @@ fn unconfigured_mirror_is_skipped_with_reason() {
     let cache = tempfile::tempdir().unwrap();
     let sha = sha256_hex(b"x");
     let urls = ["mirror://debian/pool/main/w/widget/widget_1.0.orig.tar.gz".to_owned()];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
 
     let err = fetch_logged(&spec, &config(cache.path())).0.unwrap_err();
 
@@ -314,11 +291,7 @@ fn unknown_mirror_scheme_is_a_clear_error_before_any_download() {
         server.url("/upstream"),
         "mirror://gnu/widget/widget-1.0.tar.gz".to_owned(),
     ];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
 
     let err = fetch_logged(&spec, &config(cache.path())).0.unwrap_err();
 
@@ -337,11 +310,7 @@ fn progress_reports_growing_byte_counts_up_to_the_total() {
     let server = TestServer::start(&[("/good", Reply::Body(good.clone()))]);
     let cache = tempfile::tempdir().unwrap();
     let urls = [server.url("/good")];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
     let mut progress = Vec::new();
 
     fetch(&spec, &config(cache.path()), &mut |event| {
@@ -372,11 +341,7 @@ fn stored_file_has_the_mode_of_an_ordinary_new_file() {
     let ordinary = cache.path().join("ordinary");
     fs::write(&ordinary, b"").unwrap();
     let urls = [server.url("/good")];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
 
     let path = fetch_logged(&spec, &config(cache.path())).0.unwrap();
 
@@ -392,11 +357,7 @@ fn corrupt_cache_is_replaced_from_the_network() {
     let cache = tempfile::tempdir().unwrap();
     fs::write(cache.path().join(FILE), b"garbage").unwrap();
     let urls = [server.url("/good")];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
 
     let (result, events) = fetch_logged(&spec, &config(cache.path()));
 
@@ -415,11 +376,7 @@ fn offline_uses_the_cache() {
     let cache = tempfile::tempdir().unwrap();
     fs::write(cache.path().join(FILE), &good).unwrap();
     let urls = [closed_port_url("/widget")];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
     let cfg = FetchConfig {
         offline: true,
         ..config(cache.path())
@@ -437,11 +394,7 @@ fn offline_without_cached_file_names_file_dir_and_remedy() {
     let cache = tempfile::tempdir().unwrap();
     let sha = sha256_hex(b"x");
     let urls = [server.url("/widget")];
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &urls,
-    };
+    let spec = widget_spec(&sha, &urls);
     let cfg = FetchConfig {
         offline: true,
         ..config(cache.path())
@@ -465,11 +418,7 @@ fn offline_with_corrupt_cache_fails_and_removes_it() {
     let cache = tempfile::tempdir().unwrap();
     fs::write(cache.path().join(FILE), b"garbage").unwrap();
     let sha = sha256_hex(b"the real thing");
-    let spec = SourceSpec {
-        file_name: FILE,
-        sha256: &sha,
-        urls: &[],
-    };
+    let spec = widget_spec(&sha, &[]);
     let cfg = FetchConfig {
         offline: true,
         ..config(cache.path())
