@@ -11,7 +11,7 @@ use kestrel_interfaces::{
     rpc_code, Amount, ChainNotifications, Error, Hash256, Node, NodeInfo, Result, Subscription,
     Tip, Unspent, Wallet, WalletTx,
 };
-use kestrel_ipc::{connect_unix, EchoOnlyInit, EventLoop, Init, IpcListener};
+use kestrel_ipc::{connect_unix, Connection, EchoOnlyInit, EventLoop, Init, IpcListener};
 
 /// Upper bound for anything that should happen promptly; tests fail rather
 /// than hang when it is exceeded.
@@ -134,6 +134,18 @@ struct Pair {
     socket: std::path::PathBuf,
 }
 
+impl Pair {
+    /// The gui side's connection to the node.
+    fn connect(&self) -> Connection {
+        connect_unix(
+            &self.gui_loop.handle(),
+            &self.socket,
+            Arc::new(EchoOnlyInit),
+        )
+        .unwrap()
+    }
+}
+
 fn pair(init: Arc<dyn Init>) -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("node.sock");
@@ -152,12 +164,7 @@ fn pair(init: Arc<dyn Init>) -> Pair {
 fn gui_reaches_node_and_its_wallet() {
     let node = Arc::new(FakeNode::default());
     let pair = pair(Arc::new(NodeInit(node.clone())));
-    let connection = connect_unix(
-        &pair.gui_loop.handle(),
-        &pair.socket,
-        Arc::new(EchoOnlyInit),
-    )
-    .unwrap();
+    let connection = pair.connect();
     let remote = connection.remote_init().make_node().unwrap();
 
     assert_eq!(remote.info().unwrap(), node.info().unwrap());
@@ -190,12 +197,7 @@ fn gui_reaches_node_and_its_wallet() {
 fn notifications_reach_the_gui_in_order_until_it_unsubscribes() {
     let node = Arc::new(FakeNode::default());
     let pair = pair(Arc::new(NodeInit(node.clone())));
-    let connection = connect_unix(
-        &pair.gui_loop.handle(),
-        &pair.socket,
-        Arc::new(EchoOnlyInit),
-    )
-    .unwrap();
+    let connection = pair.connect();
     let remote = connection.remote_init().make_node().unwrap();
     let (sender, received) = mpsc::channel();
     let subscription = remote
@@ -233,12 +235,7 @@ fn notifications_reach_the_gui_in_order_until_it_unsubscribes() {
 #[test]
 fn a_process_without_a_node_says_so() {
     let pair = pair(Arc::new(EchoOnlyInit));
-    let connection = connect_unix(
-        &pair.gui_loop.handle(),
-        &pair.socket,
-        Arc::new(EchoOnlyInit),
-    )
-    .unwrap();
+    let connection = pair.connect();
     match connection.remote_init().make_node() {
         Err(Error::Rejected { message, .. }) => {
             assert!(message.contains("makeNode"), "{message}")
