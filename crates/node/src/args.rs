@@ -50,34 +50,38 @@ const fn opt(
 }
 
 /// Options every executable accepts.
+/// An option only the command line may set (not the config file).
+const fn command_line_opt(
+    name: &'static str,
+    kind: OptionKind,
+    value_hint: &'static str,
+    help: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        command_line_only: true,
+        ..opt(name, kind, value_hint, help)
+    }
+}
+
 pub const COMMON_OPTIONS: &[OptionSpec] = &[
-    OptionSpec {
-        command_line_only: true,
-        ..opt(
-            "help",
-            OptionKind::Flag,
-            "",
-            "Print this help message and exit (also -h, -?)",
-        )
-    },
-    OptionSpec {
-        command_line_only: true,
-        ..opt(
-            "datadir",
-            OptionKind::Value,
-            "<dir>",
-            "Data directory (default: ~/.kestrel); must exist when given",
-        )
-    },
-    OptionSpec {
-        command_line_only: true,
-        ..opt(
-            "conf",
-            OptionKind::Value,
-            "<file>",
-            "Config file, relative paths are inside the datadir (default: kestrel.conf)",
-        )
-    },
+    command_line_opt(
+        "help",
+        OptionKind::Flag,
+        "",
+        "Print this help message and exit (also -h, -?)",
+    ),
+    command_line_opt(
+        "datadir",
+        OptionKind::Value,
+        "<dir>",
+        "Data directory (default: ~/.kestrel); must exist when given",
+    ),
+    command_line_opt(
+        "conf",
+        OptionKind::Value,
+        "<file>",
+        "Config file, relative paths are inside the datadir (default: kestrel.conf)",
+    ),
     opt(
         "regtest",
         OptionKind::Flag,
@@ -136,28 +140,22 @@ pub const NODE_IPC_OPTIONS: &[OptionSpec] = &[
         "<address>",
         "Listen for IPC connections from other processes (kestrel-wallet -ipcconnect, kestrel-gui) at unix (default: <datadir>/regtest/sockets/node.sock) or unix:<path>",
     ),
-    OptionSpec {
-        command_line_only: true,
-        ..opt(
+    command_line_opt(
             "ipcfd",
             OptionKind::Value,
             "<fd>",
             "Serve the node on this inherited socket and stop when it closes (set by kestrel-gui when it spawns the node; not for use by hand)",
-        )
-    },
+    ),
 ];
 
 /// Options of `kestrel-wallet`, the wallet process.
 pub const WALLET_PROCESS_OPTIONS: &[OptionSpec] = &[
-    OptionSpec {
-        command_line_only: true,
-        ..opt(
+    command_line_opt(
             "ipcfd",
             OptionKind::Value,
             "<fd>",
             "Serve IPC on this inherited socket (set by kestrel-node when it spawns its wallet; not for use by hand)",
-        )
-    },
+    ),
     opt(
         "ipcconnect",
         OptionKind::Value,
