@@ -31,15 +31,19 @@ async fn on_pool<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -
         .map_err(|e| capnp::Error::failed(format!("the call failed in the callee: {e}")))
 }
 
-/// Writes a call's outcome into its results: `Ok` through `$write`, `Err`
-/// into the `rejected` field.
+/// Ends a call: writes its outcome into `$results` (`Ok` through `$write`,
+/// `Err` into the `rejected` field), logs them under `-debug=ipc` and
+/// returns `Ok(())`.
 macro_rules! respond {
-    ($out:ident, $outcome:expr, |$value:ident| $write:expr) => {
+    ($server:ident, $method:literal, $results:ident, $outcome:expr, |$out:ident, $value:ident| $write:expr) => {{
+        let mut $out = $results.get();
         match $outcome {
             Ok($value) => $write,
             Err(e) => write_rejected($out.reborrow().init_rejected(), &e),
         }
-    };
+        $server.log.response($method, $out.into_reader());
+        Ok(())
+    }};
 }
 
 pub(crate) struct InitServer {
@@ -79,12 +83,10 @@ impl init::Server for InitServer {
         self.log.request("makeChain", params.get()?);
         let init = self.init.clone();
         let outcome = on_pool(move || init.make_chain()).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |chain| out.set_chain(capnp_rpc::new_client(
-            ChainServer::new(chain, &self.link)
-        )));
-        self.log.response("makeChain", out.into_reader());
-        Ok(())
+        respond!(self, "makeChain", results, outcome, |out, chain| out
+            .set_chain(capnp_rpc::new_client(ChainServer::new(
+                chain, &self.link
+            ))))
     }
 
     async fn make_wallet_loader(
@@ -97,12 +99,11 @@ impl init::Server for InitServer {
         let chain = ChainProxy::new(ProxyCore::new(params.get_chain()?, &self.link, "Chain"));
         let init = self.init.clone();
         let outcome = on_pool(move || init.make_wallet_loader(Arc::new(chain))).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |loader| out.set_wallet_loader(
-            capnp_rpc::new_client(WalletLoaderServer::new(loader, &self.link))
-        ));
-        self.log.response("makeWalletLoader", out.into_reader());
-        Ok(())
+        respond!(self, "makeWalletLoader", results, outcome, |out, loader| {
+            out.set_wallet_loader(capnp_rpc::new_client(WalletLoaderServer::new(
+                loader, &self.link,
+            )))
+        })
     }
 
     async fn make_node(
@@ -113,12 +114,10 @@ impl init::Server for InitServer {
         self.log.request("makeNode", params.get()?);
         let init = self.init.clone();
         let outcome = on_pool(move || init.make_node()).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |node| out.set_node(capnp_rpc::new_client(
-            NodeServer::new(node, &self.link)
-        )));
-        self.log.response("makeNode", out.into_reader());
-        Ok(())
+        respond!(self, "makeNode", results, outcome, |out, node| out
+            .set_node(capnp_rpc::new_client(NodeServer::new(
+                node, &self.link
+            ))))
     }
 }
 
@@ -175,13 +174,10 @@ impl chain::Server for ChainServer {
         self.log.request("tip", params.get()?);
         let chain = self.chain.clone();
         let outcome = on_pool(move || chain.tip()).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |tip| write_tip(
+        respond!(self, "tip", results, outcome, |out, tip| write_tip(
             out.reborrow().init_tip(),
             &tip
-        ));
-        self.log.response("tip", out.into_reader());
-        Ok(())
+        ))
     }
 
     async fn block_at(
@@ -194,12 +190,15 @@ impl chain::Server for ChainServer {
         let height = params.get_height();
         let chain = self.chain.clone();
         let outcome = on_pool(move || chain.block_at(height)).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |block| if let Some(block) = block {
-            out.set_block(&block)
-        });
-        self.log.response("blockAt", out.into_reader());
-        Ok(())
+        respond!(
+            self,
+            "blockAt",
+            results,
+            outcome,
+            |out, block| if let Some(block) = block {
+                out.set_block(&block)
+            }
+        )
     }
 
     async fn blocks_from(
@@ -212,13 +211,9 @@ impl chain::Server for ChainServer {
         let (height, max_blocks) = (params.get_height(), params.get_max_blocks());
         let chain = self.chain.clone();
         let outcome = on_pool(move || chain.blocks_from(height, max_blocks)).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |blocks| write_data_list(
-            out.reborrow().init_blocks(blocks.len() as u32),
-            &blocks
-        ));
-        self.log.response("blocksFrom", out.into_reader());
-        Ok(())
+        respond!(self, "blocksFrom", results, outcome, |out, blocks| {
+            write_data_list(out.reborrow().init_blocks(blocks.len() as u32), &blocks)
+        })
     }
 
     async fn mempool(
@@ -229,13 +224,9 @@ impl chain::Server for ChainServer {
         self.log.request("mempool", params.get()?);
         let chain = self.chain.clone();
         let outcome = on_pool(move || chain.mempool()).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |txs| write_data_list(
-            out.reborrow().init_txs(txs.len() as u32),
-            &txs
-        ));
-        self.log.response("mempool", out.into_reader());
-        Ok(())
+        respond!(self, "mempool", results, outcome, |out, txs| {
+            write_data_list(out.reborrow().init_txs(txs.len() as u32), &txs)
+        })
     }
 
     async fn broadcast(
@@ -248,10 +239,8 @@ impl chain::Server for ChainServer {
         let tx = params.get_tx()?.to_vec();
         let chain = self.chain.clone();
         let outcome = on_pool(move || chain.broadcast(&tx)).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |txid| out.set_txid(&txid));
-        self.log.response("broadcast", out.into_reader());
-        Ok(())
+        respond!(self, "broadcast", results, outcome, |out, txid| out
+            .set_txid(&txid))
     }
 
     async fn estimate_fee(
@@ -262,10 +251,8 @@ impl chain::Server for ChainServer {
         self.log.request("estimateFee", params.get()?);
         let chain = self.chain.clone();
         let outcome = on_pool(move || chain.estimate_fee_per_kb()).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |fee| out.set_fee_per_kb(fee));
-        self.log.response("estimateFee", out.into_reader());
-        Ok(())
+        respond!(self, "estimateFee", results, outcome, |out, fee| out
+            .set_fee_per_kb(fee))
     }
 
     async fn handle_notifications(
@@ -280,10 +267,13 @@ impl chain::Server for ChainServer {
             chain.register_notifications(n)
         })
         .await?;
-        let mut out = results.get();
-        respond!(out, outcome, |handler| out.set_handler(handler));
-        self.log.response("handleNotifications", out.into_reader());
-        Ok(())
+        respond!(
+            self,
+            "handleNotifications",
+            results,
+            outcome,
+            |out, handler| out.set_handler(handler)
+        )
     }
 }
 
@@ -332,13 +322,10 @@ impl node::Server for NodeServer {
         self.log.request("info", params.get()?);
         let node = self.node.clone();
         let outcome = on_pool(move || node.info()).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |info| write_node_info(
+        respond!(self, "info", results, outcome, |out, info| write_node_info(
             out.reborrow().init_info(),
             &info
-        ));
-        self.log.response("info", out.into_reader());
-        Ok(())
+        ))
     }
 
     async fn generate(
@@ -352,13 +339,9 @@ impl node::Server for NodeServer {
         let address = params.get_address()?.to_string()?;
         let node = self.node.clone();
         let outcome = on_pool(move || node.generate(count, &address)).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |hashes| write_hashes(
-            out.reborrow().init_hashes(hashes.len() as u32),
-            &hashes
-        ));
-        self.log.response("generate", out.into_reader());
-        Ok(())
+        respond!(self, "generate", results, outcome, |out, hashes| {
+            write_hashes(out.reborrow().init_hashes(hashes.len() as u32), &hashes)
+        })
     }
 
     async fn wallet(
@@ -369,12 +352,10 @@ impl node::Server for NodeServer {
         self.log.request("wallet", params.get()?);
         let node = self.node.clone();
         let outcome = on_pool(move || node.wallet()).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |wallet| out.set_wallet(
-            capnp_rpc::new_client(WalletServer::new(wallet, &self.link))
-        ));
-        self.log.response("wallet", out.into_reader());
-        Ok(())
+        respond!(self, "wallet", results, outcome, |out, wallet| out
+            .set_wallet(capnp_rpc::new_client(WalletServer::new(
+                wallet, &self.link
+            ))))
     }
 
     async fn handle_notifications(
@@ -389,10 +370,13 @@ impl node::Server for NodeServer {
             node.handle_notifications(n)
         })
         .await?;
-        let mut out = results.get();
-        respond!(out, outcome, |handler| out.set_handler(handler));
-        self.log.response("handleNotifications", out.into_reader());
-        Ok(())
+        respond!(
+            self,
+            "handleNotifications",
+            results,
+            outcome,
+            |out, handler| out.set_handler(handler)
+        )
     }
 
     async fn stop(
@@ -520,12 +504,10 @@ impl wallet_loader::Server for WalletLoaderServer {
         let name = params.get_name()?.to_string()?;
         let loader = self.loader.clone();
         let outcome = on_pool(move || loader.load_wallet(&name)).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |wallet| out.set_wallet(
-            capnp_rpc::new_client(WalletServer::new(wallet, &self.link))
-        ));
-        self.log.response("loadWallet", out.into_reader());
-        Ok(())
+        respond!(self, "loadWallet", results, outcome, |out, wallet| out
+            .set_wallet(capnp_rpc::new_client(WalletServer::new(
+                wallet, &self.link
+            ))))
     }
 }
 
@@ -552,10 +534,8 @@ impl wallet::Server for WalletServer {
         self.log.request("getNewAddress", params.get()?);
         let wallet = self.wallet.clone();
         let outcome = on_pool(move || wallet.get_new_address()).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |address| out.set_address(address.as_str()));
-        self.log.response("getNewAddress", out.into_reader());
-        Ok(())
+        respond!(self, "getNewAddress", results, outcome, |out, address| out
+            .set_address(address.as_str()))
     }
 
     async fn get_balance(
@@ -566,10 +546,8 @@ impl wallet::Server for WalletServer {
         self.log.request("getBalance", params.get()?);
         let wallet = self.wallet.clone();
         let outcome = on_pool(move || wallet.get_balance()).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |balance| out.set_balance(balance));
-        self.log.response("getBalance", out.into_reader());
-        Ok(())
+        respond!(self, "getBalance", results, outcome, |out, balance| out
+            .set_balance(balance))
     }
 
     async fn send_to_address(
@@ -583,10 +561,8 @@ impl wallet::Server for WalletServer {
         let amount = params.get_amount();
         let wallet = self.wallet.clone();
         let outcome = on_pool(move || wallet.send_to_address(&address, amount)).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |txid| out.set_txid(&txid));
-        self.log.response("sendToAddress", out.into_reader());
-        Ok(())
+        respond!(self, "sendToAddress", results, outcome, |out, txid| out
+            .set_txid(&txid))
     }
 
     async fn list_unspent(
@@ -599,15 +575,12 @@ impl wallet::Server for WalletServer {
         let min_confirmations = params.get_min_confirmations();
         let wallet = self.wallet.clone();
         let outcome = on_pool(move || wallet.list_unspent(min_confirmations)).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |unspent| {
+        respond!(self, "listUnspent", results, outcome, |out, unspent| {
             let mut list = out.reborrow().init_unspent(unspent.len() as u32);
             for (i, entry) in unspent.iter().enumerate() {
                 write_unspent(list.reborrow().get(i as u32), entry);
             }
-        });
-        self.log.response("listUnspent", out.into_reader());
-        Ok(())
+        })
     }
 
     async fn get_transaction(
@@ -620,13 +593,9 @@ impl wallet::Server for WalletServer {
         let txid = read_hash("txid", params.get_txid()?)?;
         let wallet = self.wallet.clone();
         let outcome = on_pool(move || wallet.get_transaction(&txid)).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |tx| write_wallet_tx(
-            out.reborrow().init_tx(),
-            &tx
-        ));
-        self.log.response("getTransaction", out.into_reader());
-        Ok(())
+        respond!(self, "getTransaction", results, outcome, |out, tx| {
+            write_wallet_tx(out.reborrow().init_tx(), &tx)
+        })
     }
 
     async fn list_transactions(
@@ -639,14 +608,11 @@ impl wallet::Server for WalletServer {
         let count = params.get_count();
         let wallet = self.wallet.clone();
         let outcome = on_pool(move || wallet.list_transactions(count)).await?;
-        let mut out = results.get();
-        respond!(out, outcome, |txs| {
+        respond!(self, "listTransactions", results, outcome, |out, txs| {
             let mut list = out.reborrow().init_txs(txs.len() as u32);
             for (i, tx) in txs.iter().enumerate() {
                 write_wallet_tx(list.reborrow().get(i as u32), tx);
             }
-        });
-        self.log.response("listTransactions", out.into_reader());
-        Ok(())
+        })
     }
 }
