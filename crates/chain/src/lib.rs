@@ -9,10 +9,8 @@
 //!   append-only block file, implementing [`kestrel_interfaces::Chain`] with
 //!   notifications delivered on a dedicated thread.
 
-pub mod address;
 pub mod consensus;
 mod encode;
-pub mod hash;
 mod interface;
 pub mod keys;
 mod notify;
@@ -20,6 +18,9 @@ pub mod primitives;
 mod state;
 mod store;
 pub mod validation;
+
+// Addresses and hashes as text are shared with the gui and the RPC.
+pub use kestrel_common::{address, hash};
 
 pub use address::{Address, AddressError};
 pub use encode::DecodeError;

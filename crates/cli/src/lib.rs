@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kestrel_node::args::{help_text, OptionSpec, CLI_OPTIONS, COMMON_OPTIONS};
-use kestrel_node::config::{self, ConfigError};
-use kestrel_node::rpc::auth::{read_cookie, RpcAuth};
-use kestrel_node::rpc::client::{CallError, RpcClient};
+use kestrel_common::args::{help_text, Args, OptionSpec};
+use kestrel_common::config::{self, ConfigError};
+use kestrel_common::options::{CLI_OPTIONS, COMMON_OPTIONS};
+use kestrel_rpc::auth::{read_cookie, RpcAuth};
+use kestrel_rpc::client::{CallError, RpcClient};
 use serde_json::Value;
 
 const OPTION_SETS: &[&[OptionSpec]] = &[COMMON_OPTIONS, CLI_OPTIONS];
@@ -58,12 +59,12 @@ pub fn format_result(result: &Value) -> String {
     match result {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
-        other => kestrel_node::json::to_pretty(other),
+        other => kestrel_common::json::to_pretty(other),
     }
 }
 
 /// Credentials: -rpcuser/-rpcpassword, else the cookie of the node.
-fn credentials(args: &kestrel_node::args::Args, cookie: &Path) -> Result<RpcAuth, CliError> {
+fn credentials(args: &Args, cookie: &Path) -> Result<RpcAuth, CliError> {
     if let Some(up) = config::user_password(args)? {
         return Ok(RpcAuth::new(&up.user, &up.password));
     }
@@ -184,7 +185,7 @@ mod tests {
 
     #[test]
     fn rpc_errors_print_bare_and_others_with_error_prefix() {
-        let rpc = CliError::from(CallError::Rpc(kestrel_node::rpc::RpcError::new(
+        let rpc = CliError::from(CallError::Rpc(kestrel_rpc::RpcError::new(
             -8,
             "Block height out of range",
         )));

@@ -4,9 +4,10 @@
 //! is tested without one.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use kestrel_chain::Address;
+use kestrel_common::address::Address;
+use kestrel_common::amount::parse_amount;
+use kestrel_common::hash::Txid;
 use kestrel_interfaces::{Amount, Hash256, NodeInfo, WalletTx};
-use kestrel_node::amount::parse_amount;
 
 /// Blocks mined by `G`: enough for the first coinbase to mature.
 pub const MATURITY_BLOCKS: u32 = 101;
@@ -326,10 +327,7 @@ impl App {
                 // Done with the form: back to where the payment shows.
                 self.send = SendForm::default();
                 self.screen = Screen::Overview;
-                self.status = Some(Status::Info(format!(
-                    "Sent: transaction {}",
-                    kestrel_chain::Txid(txid)
-                )));
+                self.status = Some(Status::Info(format!("Sent: transaction {}", Txid(txid))));
             }
             Outcome::Failed { what, error } => {
                 if what.starts_with("Mining") {

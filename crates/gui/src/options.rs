@@ -1,12 +1,29 @@
-//! kestrel-gui's command line. The gui takes the node's options and hands
-//! them on to the `kestrel-node` it spawns; of its own it has only
-//! `-ipcconnect`, and it reads `-datadir` (where the node's debug.log and
-//! default socket are) and `-debug` (whether to log its own IPC calls).
+//! kestrel-gui's command line, read with kestrel-common's parser. The gui
+//! takes the node's options and hands them on to the `kestrel-node` it
+//! spawns; of its own it has only `-ipcconnect`, and it reads `-datadir`
+//! (where the node's debug.log and default socket are) and `-debug`
+//! (whether to log its own IPC calls).
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+use kestrel_common::args::{Args, OptionSpec};
+use kestrel_common::config;
+use kestrel_common::datadir::DataDir;
+use kestrel_common::logging::DebugLog;
+use kestrel_common::options::{
+    COMMON_OPTIONS, GUI_OPTIONS, LOG_OPTIONS, NODE_IPC_OPTIONS, NODE_OPTIONS,
+};
 use kestrel_ipc::parse_unix_address;
+
+/// The node's options, which the gui hands on, and its own.
+const OPTION_SETS: &[&[OptionSpec]] = &[
+    COMMON_OPTIONS,
+    LOG_OPTIONS,
+    NODE_OPTIONS,
+    NODE_IPC_OPTIONS,
+    GUI_OPTIONS,
+];
 
 pub const USAGE: &str = "\
 Usage: kestrel-gui [node options] [-ipcconnect=unix[:<path>]]
@@ -29,7 +46,7 @@ n on Receive makes a new address, q or Ctrl-C quits.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuiOptions {
-    pub datadir: PathBuf,
+    pub datadir: DataDir,
     /// `-ipcconnect`: the socket of a running node to attach to.
     pub connect: Option<PathBuf>,
     /// `-debug=ipc` (or all categories): log this process's IPC calls.
@@ -41,57 +58,43 @@ pub struct GuiOptions {
 impl GuiOptions {
     /// `None` when help was asked for.
     pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> anyhow::Result<Option<GuiOptions>> {
-        let mut datadir = None;
-        let mut connect = None;
-        let mut debug_ipc = false;
-        let mut node_args = Vec::new();
-        for arg in argv {
-            let Some(option) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
-                bail!("unexpected argument \"{arg}\": kestrel-gui takes options only (-name=value); see kestrel-gui -help");
-            };
-            let (name, value) = option.split_once('=').unwrap_or((option, ""));
-            match name {
-                "help" | "h" | "?" => return Ok(None),
-                "ipcconnect" => {
-                    connect = Some(parse_unix_address("-ipcconnect", value)?);
-                    continue;
-                }
-                "ipcfd" => bail!(
-                    "-ipcfd is set by a process that spawns a node; kestrel-gui is started by hand: drop it"
-                ),
-                "datadir" => datadir = Some(PathBuf::from(value)),
-                "debug" => debug_ipc |= matches!(value, "" | "1" | "ipc"),
-                "nodebug" => debug_ipc = false,
-                _ => {}
-            }
-            node_args.push(arg);
+        let args = Args::parse(argv, OPTION_SETS).map_err(config::ConfigError::CommandLine)?;
+        if args.flag("help") {
+            return Ok(None);
         }
-        let datadir = match datadir {
-            Some(dir) if !dir.is_dir() => bail!(
-                "Specified data directory \"{}\" does not exist; create it or choose another -datadir",
-                dir.display()
-            ),
-            Some(dir) => dir,
-            // The node's default, so the gui finds the node's files.
-            None => std::env::var_os("HOME")
-                .filter(|home| !home.is_empty())
-                .map(|home| PathBuf::from(home).join(".kestrel"))
-                .context("HOME is not set: give the data directory with -datadir=<dir>")?,
+        if let Some(arg) = args.positionals().first() {
+            bail!("unexpected argument \"{arg}\": kestrel-gui takes options only (-name=value); see kestrel-gui -help");
+        }
+        if args.value("ipcfd").is_some() {
+            bail!(
+                "-ipcfd is set by a process that spawns a node; kestrel-gui is started by hand: drop it"
+            );
+        }
+        let connect = args
+            .value("ipcconnect")
+            .map(|value| parse_unix_address("-ipcconnect", value))
+            .transpose()?;
+        let debug_ipc = match DebugLog::from_args(&args)? {
+            DebugLog::None => false,
+            DebugLog::All => true,
+            DebugLog::Categories(categories) => categories.iter().any(|c| c == "ipc"),
         };
+        // The node's default, so the gui finds the node's files.
+        let datadir = config::datadir(&args)?;
+        let mut node_args = args.command_line_without(&["ipcconnect"]);
         // The gui owns the terminal: the node must not write its log there.
         node_args.push("-printtoconsole=0".into());
         Ok(Some(GuiOptions {
-            connect: connect.map(|address| address.resolve(&datadir)),
+            connect: connect.map(|address| address.resolve(&datadir.root)),
             debug_ipc,
             node_args,
             datadir,
         }))
     }
 
-    /// `<datadir>/regtest`, where the node keeps debug.log (the node's
-    /// layout: Kestrel runs only the regression test chain).
+    /// `<datadir>/regtest`, where the node keeps debug.log.
     pub fn net_dir(&self) -> PathBuf {
-        self.datadir.join("regtest")
+        self.datadir.net_dir()
     }
 }
 
@@ -111,7 +114,7 @@ mod tests {
         let options = parse(&[&datadir, "-debug=ipc", "-rpcport=1234", "-ipcconnect=unix"])
             .unwrap()
             .unwrap();
-        assert_eq!(options.datadir, dir.path());
+        assert_eq!(options.datadir.root, dir.path());
         assert!(options.debug_ipc);
         assert_eq!(
             options.node_args,

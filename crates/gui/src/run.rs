@@ -2,17 +2,16 @@
 //! notifications, answers from the worker, log ticks) drives the model,
 //! and every event redraws.
 
-use std::fs::OpenOptions;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
 use crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use kestrel_common::logging::{self, DebugLog, LogConfig};
 use kestrel_interfaces::ChainNotifications;
-use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, Command, Outcome, CONSOLE_LINES};
 use crate::log_tail::LogTail;
@@ -46,8 +45,7 @@ impl ChainNotifications for ChainEvents {
 
 /// Runs the gui until the user quits or the node goes away.
 pub fn run(options: &GuiOptions) -> anyhow::Result<()> {
-    let net_dir = options.net_dir();
-    init_logging(options, &net_dir)?;
+    init_logging(options)?;
     // Connect before taking over the terminal, so failures print plainly.
     let session = match &options.connect {
         Some(socket) => Session::attach(socket)?,
@@ -56,12 +54,12 @@ pub fn run(options: &GuiOptions) -> anyhow::Result<()> {
             Session::spawn(&gui, &options.node_args)?
         }
     };
-    let outcome = run_with(&session, &net_dir);
+    let outcome = run_with(&session, &options.datadir.debug_log_path());
     let closed = session.close();
     outcome.and(closed)
 }
 
-fn run_with(session: &Session, net_dir: &std::path::Path) -> anyhow::Result<()> {
+fn run_with(session: &Session, debug_log: &std::path::Path) -> anyhow::Result<()> {
     let node = session.node();
     let (events_in, events) = mpsc::channel();
     let subscription = node
@@ -88,7 +86,7 @@ fn run_with(session: &Session, net_dir: &std::path::Path) -> anyhow::Result<()> 
     let input = read_terminal(events_in, stop_input.clone())?;
 
     let mut app = App::new(session.description());
-    let mut log = LogTail::new(&net_dir.join("debug.log"), CONSOLE_LINES);
+    let mut log = LogTail::new(debug_log, CONSOLE_LINES);
     let _ = commands.send(Command::Refresh);
     // Restores the terminal on drop and, through its panic hook, on panic.
     let mut terminal = ratatui::try_init().context("Cannot set up the terminal")?;
@@ -162,24 +160,18 @@ fn read_terminal(
 
 /// The gui's own log goes to the node's debug.log (one log for the
 /// processes of one node); `-debug=ipc` adds its IPC calls.
-fn init_logging(options: &GuiOptions, net_dir: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(net_dir)
-        .with_context(|| format!("Cannot create data directory {}", net_dir.display()))?;
-    let path = net_dir.join("debug.log");
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("Cannot open log file {}", path.display()))?;
-    let filter = if options.debug_ipc {
-        "info,ipc=debug"
+fn init_logging(options: &GuiOptions) -> anyhow::Result<()> {
+    options.datadir.create_net_dir()?;
+    let debug = if options.debug_ipc {
+        DebugLog::Categories(vec!["ipc".into()])
     } else {
-        "info"
+        DebugLog::None
     };
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(Mutex::new(file))
-        .with_env_filter(EnvFilter::new(filter))
-        .try_init()
-        .map_err(|e| anyhow::anyhow!("Cannot install the logger: {e}"))
+    logging::init(
+        &LogConfig {
+            print_to_console: false,
+            debug,
+        },
+        &options.datadir,
+    )
 }

@@ -1,8 +1,8 @@
 //! Draws an [`App`]: a tab bar, the current screen, and a status line with
 //! the keys. Layout follows the frame's size, so a resize redraws cleanly.
 
-use kestrel_chain::{BlockHash, Txid};
-use kestrel_node::amount::format_amount;
+use kestrel_common::amount::format_amount;
+use kestrel_common::hash::{BlockHash, Txid};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -284,7 +284,7 @@ mod tests {
             "{screen}"
         );
 
-        let address = kestrel_chain::Address::from_pubkey_hash([3; 20]).to_string();
+        let address = kestrel_common::address::Address::from_pubkey_hash([3; 20]).to_string();
         app.send.address = address.clone();
         app.send.amount = "2.5".into();
         app.handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use kestrel_chain::PrivateKey;
 use kestrel_node::node_process::NodeProcess;
-use kestrel_node::rpc::client::RpcClient;
+use kestrel_rpc::client::RpcClient;
 use serde_json::{json, Value};
 
 const DEFAULT_CALLS: usize = 500;

@@ -4,23 +4,23 @@
 
 use std::sync::Arc;
 
-use kestrel_chain::ChainState;
 use kestrel_interfaces::{
     Chain, ChainNotifications, Error, Hash256, Node, NodeInfo, Result, Subscription, Wallet,
 };
+use kestrel_rpc::node_chain::NodeChain;
+use kestrel_rpc::shutdown::Shutdown;
+use kestrel_rpc::wallet_slot::WalletSlot;
 
-use crate::node_chain::NodeChain;
-use crate::shutdown::Shutdown;
-use crate::wallet_slot::WalletSlot;
+use crate::rpc_chain::RpcChain;
 
 pub struct NodeHandle {
-    chain: Arc<ChainState>,
+    chain: RpcChain,
     wallet: WalletSlot,
     shutdown: Shutdown,
 }
 
 impl NodeHandle {
-    pub fn new(chain: Arc<ChainState>, wallet: WalletSlot, shutdown: Shutdown) -> NodeHandle {
+    pub fn new(chain: RpcChain, wallet: WalletSlot, shutdown: Shutdown) -> NodeHandle {
         NodeHandle {
             chain,
             wallet,
@@ -29,7 +29,7 @@ impl NodeHandle {
     }
 }
 
-fn rejected(e: crate::rpc::RpcError) -> Error {
+fn rejected(e: kestrel_rpc::RpcError) -> Error {
     Error::Rejected {
         code: e.code,
         message: e.message,
@@ -38,9 +38,9 @@ fn rejected(e: crate::rpc::RpcError) -> Error {
 
 impl Node for NodeHandle {
     fn info(&self) -> Result<NodeInfo> {
-        let mempool = NodeChain::mempool(self.chain.as_ref());
+        let mempool = self.chain.mempool();
         Ok(NodeInfo {
-            tip: NodeChain::tip(self.chain.as_ref()),
+            tip: self.chain.tip(),
             mempool_size: mempool.len() as u32,
             mempool_bytes: mempool.iter().map(|entry| entry.size as u64).sum(),
         })
@@ -62,7 +62,7 @@ impl Node for NodeHandle {
         &self,
         notifications: Arc<dyn ChainNotifications>,
     ) -> Result<Box<dyn Subscription>> {
-        self.chain.register_notifications(notifications)
+        self.chain.0.register_notifications(notifications)
     }
 
     fn stop(&self) -> Result<()> {
@@ -75,9 +75,9 @@ impl Node for NodeHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpc::methods::tests::FakeWallet;
-    use crate::rpc::WALLET_NOT_FOUND;
-    use kestrel_chain::PrivateKey;
+    use kestrel_chain::{ChainState, PrivateKey};
+    use kestrel_rpc::test_support::FakeWallet;
+    use kestrel_rpc::WALLET_NOT_FOUND;
 
     #[test]
     fn sees_the_chain_the_wallet_slot_and_requests_shutdown() {
@@ -85,7 +85,7 @@ mod tests {
         let chain = ChainState::open(dir.path()).unwrap();
         let slot = WalletSlot::default();
         let shutdown = Shutdown::default();
-        let node = NodeHandle::new(chain.clone(), slot.clone(), shutdown.clone());
+        let node = NodeHandle::new(RpcChain(chain.clone()), slot.clone(), shutdown.clone());
 
         let address = PrivateKey::generate().unwrap().address().to_string();
         let hashes = node.generate(2, &address).unwrap();
@@ -95,7 +95,7 @@ mod tests {
         assert_eq!((info.mempool_size, info.mempool_bytes), (0, 0));
         match node.generate(1, "not-an-address") {
             Err(Error::Rejected { code, .. }) => {
-                assert_eq!(code, crate::rpc::INVALID_ADDRESS_OR_KEY)
+                assert_eq!(code, kestrel_rpc::INVALID_ADDRESS_OR_KEY)
             }
             other => panic!("{other:?}"),
         }

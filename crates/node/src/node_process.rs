@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::rpc::auth::{read_cookie, RpcAuth};
-use crate::rpc::client::{CallError, RpcClient};
+use kestrel_rpc::auth::{read_cookie, RpcAuth};
+use kestrel_rpc::client::{CallError, RpcClient};
 
 /// How long a node may take to start answering RPC.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -107,9 +107,7 @@ impl NodeProcess {
     }
 
     pub fn cookie_path(&self) -> PathBuf {
-        self.datadir
-            .join(crate::config::NETWORK_DIR)
-            .join(".cookie")
+        kestrel_common::datadir::DataDir::new(&self.datadir).cookie_path()
     }
 
     /// A client with the node's credentials (the cookie as it is now).

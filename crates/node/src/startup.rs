@@ -15,15 +15,17 @@ use kestrel_interfaces::{Chain, Node};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::args::{help_text, Args, OptionSpec};
-use crate::config::{self, NodeConfig};
+use kestrel_common::args::{help_text, Args, OptionSpec};
+use kestrel_common::config::{self, NodeConfig};
+use kestrel_common::datadir::{wallet_path, DEFAULT_WALLET};
+use kestrel_rpc::auth::{CookieFile, RpcAuth};
+use kestrel_rpc::dispatch::{EchoIpc, RpcContext};
+use kestrel_rpc::shutdown::Shutdown;
+use kestrel_rpc::wallet_slot::WalletSlot;
+
 use crate::lock::DataDirLock;
 use crate::node_interface::NodeHandle;
-use crate::rpc::auth::{CookieFile, RpcAuth};
-use crate::rpc::methods::{EchoIpc, RpcContext};
-use crate::shutdown::Shutdown;
-use crate::wallet_files;
-use crate::wallet_slot::WalletSlot;
+use crate::rpc_chain::RpcChain;
 
 /// How the node gets (and lets go of) its wallet.
 pub trait WalletProvider {
@@ -50,11 +52,10 @@ pub struct InProcessWallet {
 }
 
 impl InProcessWallet {
-    /// The datadir's own wallet ([`wallet_files::DEFAULT_WALLET`]).
+    /// The datadir's own wallet ([`DEFAULT_WALLET`]).
     pub fn in_net_dir(net_dir: &Path) -> InProcessWallet {
         InProcessWallet {
-            path: wallet_files::wallet_path(net_dir, wallet_files::DEFAULT_WALLET)
-                .expect("the default wallet name is valid"),
+            path: wallet_path(net_dir, DEFAULT_WALLET).expect("the default wallet name is valid"),
         }
     }
 }
@@ -91,13 +92,13 @@ pub fn run_node(config: &NodeConfig, wallet: &mut dyn WalletProvider) -> anyhow:
     let started = Instant::now();
     let net_dir = config.datadir.create_net_dir()?;
     let _lock = DataDirLock::acquire(&net_dir)?;
-    crate::logging::init(&config.log, &net_dir)?;
+    kestrel_common::logging::init(&config.log, &config.datadir)?;
     tracing::info!(
         "Kestrel node starting, data directory {}",
         net_dir.display()
     );
 
-    let chain = ChainState::open(&net_dir.join("blocks")).context("Cannot open the chain")?;
+    let chain = ChainState::open(&config.datadir.blocks_dir()).context("Cannot open the chain")?;
     let slot = WalletSlot::default();
     let result = serve_until_stopped(config, &chain, &slot, wallet, started);
     if let Err(e) = wallet.stop(&slot) {
@@ -128,14 +129,15 @@ fn serve_until_stopped(
         .build()
         .context("Cannot start the RPC runtime")?;
     let shutdown = Shutdown::default();
+    let chain = RpcChain(chain.clone());
     let node = Arc::new(NodeHandle::new(
         chain.clone(),
         slot.clone(),
         shutdown.clone(),
     ));
-    wallet.start(chain.clone(), node, slot)?;
+    wallet.start(chain.0.clone(), node, slot)?;
     let ctx = Arc::new(RpcContext {
-        chain: chain.clone(),
+        chain: Arc::new(chain),
         wallet: slot.clone(),
         echo_ipc: wallet.echo_ipc(),
         shutdown,
@@ -164,7 +166,7 @@ fn serve_until_stopped(
             config.rpc_bind,
             config.rpc_port
         );
-        let served = crate::rpc::server::serve(listener, ctx.clone(), auth).await;
+        let served = kestrel_rpc::server::serve(listener, ctx.clone(), auth).await;
         tracing::info!("RPC server stopped");
         if let Some(cookie) = cookie {
             if let Err(e) = cookie.remove() {

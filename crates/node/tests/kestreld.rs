@@ -5,8 +5,8 @@ use std::path::Path;
 
 use kestrel_chain::PrivateKey;
 use kestrel_node::node_process::NodeProcess;
-use kestrel_node::rpc::auth::RpcAuth;
-use kestrel_node::rpc::client::{CallError, RpcClient};
+use kestrel_rpc::auth::RpcAuth;
+use kestrel_rpc::client::{CallError, RpcClient};
 use serde_json::json;
 
 const KESTRELD: &str = env!("CARGO_BIN_EXE_kestreld");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use kestrel_chain::PrivateKey;
 use kestrel_node::node_process::{child_pids, process_exists, send_signal, NodeProcess};
-use kestrel_node::rpc::client::CallError;
+use kestrel_rpc::client::CallError;
 use serde_json::{json, Value};
 
 const KESTREL_NODE: &str = env!("CARGO_BIN_EXE_kestrel-node");

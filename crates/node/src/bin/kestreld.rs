@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use kestrel_node::args::{COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS};
+use kestrel_common::options::{COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS};
 use kestrel_node::startup::{node_main, InProcessWallet};
 
 fn main() -> ExitCode {

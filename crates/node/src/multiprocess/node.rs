@@ -28,12 +28,13 @@ use kestrel_ipc::{
     EventLoop, Init, IpcListener, WalletLoader,
 };
 
-use crate::args::Args;
-use crate::config::NodeConfig;
-use crate::rpc::methods::EchoIpc;
+use kestrel_common::args::Args;
+use kestrel_common::config::NodeConfig;
+use kestrel_common::datadir::DEFAULT_WALLET;
+use kestrel_rpc::dispatch::EchoIpc;
+use kestrel_rpc::wallet_slot::WalletSlot;
+
 use crate::startup::WalletProvider;
-use crate::wallet_files::DEFAULT_WALLET;
-use crate::wallet_slot::WalletSlot;
 
 /// This process's name in `-debug=ipc` lines.
 pub const NODE_PROCESS: &str = "kestrel-node";
@@ -356,8 +357,8 @@ fn watch_wallet_process(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{COMMON_OPTIONS, LOG_OPTIONS, NODE_IPC_OPTIONS, NODE_OPTIONS};
-    use crate::config;
+    use kestrel_common::config;
+    use kestrel_common::options::{COMMON_OPTIONS, LOG_OPTIONS, NODE_IPC_OPTIONS, NODE_OPTIONS};
 
     fn spawned_wallet(datadir: &Path, extra: &[&str]) -> anyhow::Result<SpawnedWallet> {
         let argv = std::iter::once(format!("-datadir={}", datadir.display()))

@@ -32,12 +32,12 @@ use kestrel_ipc::{
 use kestrel_wallet::{FileError, WalletError, WalletState};
 
 use super::wait_for_signal_or_close;
-use crate::amount::format_amount;
-use crate::args::{
-    help_text, Args, OptionSpec, COMMON_OPTIONS, LOG_OPTIONS, WALLET_PROCESS_OPTIONS,
-};
-use crate::config::{self, reject_positionals, ConfigError, DataDir, LogConfig};
-use crate::wallet_files::{wallet_path, DEFAULT_WALLET};
+use kestrel_common::amount::format_amount;
+use kestrel_common::args::{help_text, Args, OptionSpec};
+use kestrel_common::config::{self, reject_positionals, ConfigError};
+use kestrel_common::datadir::{wallet_path, DataDir, DEFAULT_WALLET};
+use kestrel_common::logging::LogConfig;
+use kestrel_common::options::{COMMON_OPTIONS, LOG_OPTIONS, WALLET_PROCESS_OPTIONS};
 
 /// This process's name in `-debug=ipc` lines and messages.
 pub const WALLET_PROCESS: &str = "kestrel-wallet";
@@ -200,7 +200,7 @@ where
 /// Runs the wallet process until its node lets go of it or a signal.
 pub fn run_wallet_process(config: &WalletProcessConfig) -> anyhow::Result<()> {
     let net_dir = config.datadir.create_net_dir()?;
-    crate::logging::init(&config.log, &net_dir)?;
+    kestrel_common::logging::init(&config.log, &config.datadir)?;
     let event_loop = EventLoop::start(WALLET_PROCESS)?;
     let handle = event_loop.handle();
     let shutdown = ShutdownSignal::install(&handle)?;

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 
 use serde_json::{json, Value};
 
-use super::auth::RpcAuth;
-use super::RpcError;
+use crate::auth::RpcAuth;
+use crate::RpcError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {

@@ -2,13 +2,14 @@
 //! `-name=value`, `-name`, `-noname`, `--name`, and `key=value` lines in a
 //! config file where the command line wins.
 //!
-//! Each executable passes the option sets it accepts ([`COMMON_OPTIONS`] plus
-//! its own, e.g. [`LOG_OPTIONS`], [`NODE_OPTIONS`], [`NODE_IPC_OPTIONS`]);
-//! every group is listed in [`ALL_OPTION_SETS`] so a shared config file may
-//! hold them.
+//! Each executable passes the option sets it accepts (the tables in
+//! [`crate::options`]); every set is listed in
+//! [`crate::options::ALL_OPTION_SETS`] so a shared config file may hold them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+
+use crate::options::ALL_OPTION_SETS;
 
 /// How an option takes its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,176 +34,6 @@ pub struct OptionSpec {
     /// Options that choose where the config file is cannot come from it.
     pub command_line_only: bool,
 }
-
-const fn opt(
-    name: &'static str,
-    kind: OptionKind,
-    value_hint: &'static str,
-    help: &'static str,
-) -> OptionSpec {
-    OptionSpec {
-        name,
-        kind,
-        value_hint,
-        help,
-        command_line_only: false,
-    }
-}
-
-/// Options every executable accepts.
-/// An option only the command line may set (not the config file).
-const fn command_line_opt(
-    name: &'static str,
-    kind: OptionKind,
-    value_hint: &'static str,
-    help: &'static str,
-) -> OptionSpec {
-    OptionSpec {
-        command_line_only: true,
-        ..opt(name, kind, value_hint, help)
-    }
-}
-
-pub const COMMON_OPTIONS: &[OptionSpec] = &[
-    command_line_opt(
-        "help",
-        OptionKind::Flag,
-        "",
-        "Print this help message and exit (also -h, -?)",
-    ),
-    command_line_opt(
-        "datadir",
-        OptionKind::Value,
-        "<dir>",
-        "Data directory (default: ~/.kestrel); must exist when given",
-    ),
-    command_line_opt(
-        "conf",
-        OptionKind::Value,
-        "<file>",
-        "Config file, relative paths are inside the datadir (default: kestrel.conf)",
-    ),
-    opt(
-        "regtest",
-        OptionKind::Flag,
-        "",
-        "Use the regression test chain (always on: data lives in <datadir>/regtest)",
-    ),
-    opt(
-        "rpcport",
-        OptionKind::Value,
-        "<port>",
-        "JSON-RPC port (default: 18443)",
-    ),
-    opt(
-        "rpcuser",
-        OptionKind::Value,
-        "<user>",
-        "Username for JSON-RPC (with -rpcpassword; default: cookie authentication)",
-    ),
-    opt(
-        "rpcpassword",
-        OptionKind::Value,
-        "<pw>",
-        "Password for JSON-RPC (with -rpcuser)",
-    ),
-];
-
-/// Logging options of the node and wallet executables.
-pub const LOG_OPTIONS: &[OptionSpec] = &[
-    opt(
-        "printtoconsole",
-        OptionKind::Flag,
-        "",
-        "Send log output to the console as well as to debug.log",
-    ),
-    opt(
-        "debug",
-        OptionKind::List,
-        "<category>",
-        "Log debug output of a category (repeatable; 1 or no value: all). Categories: rpc, http, chain, wallet, ipc",
-    ),
-];
-
-/// Options of the node executables (`kestreld`, `kestrel-node`).
-pub const NODE_OPTIONS: &[OptionSpec] = &[opt(
-    "rpcbind",
-    OptionKind::Value,
-    "<addr>",
-    "Bind the JSON-RPC server to this loopback address (default: 127.0.0.1)",
-)];
-
-/// IPC options of the multiprocess node, `kestrel-node`.
-pub const NODE_IPC_OPTIONS: &[OptionSpec] = &[
-    opt(
-        "ipcbind",
-        OptionKind::Value,
-        "<address>",
-        "Listen for IPC connections from other processes (kestrel-wallet -ipcconnect, kestrel-gui) at unix (default: <datadir>/regtest/sockets/node.sock) or unix:<path>",
-    ),
-    command_line_opt(
-            "ipcfd",
-            OptionKind::Value,
-            "<fd>",
-            "Serve the node on this inherited socket and stop when it closes (set by kestrel-gui when it spawns the node; not for use by hand)",
-    ),
-];
-
-/// Options of `kestrel-wallet`, the wallet process.
-pub const WALLET_PROCESS_OPTIONS: &[OptionSpec] = &[
-    command_line_opt(
-            "ipcfd",
-            OptionKind::Value,
-            "<fd>",
-            "Serve IPC on this inherited socket (set by kestrel-node when it spawns its wallet; not for use by hand)",
-    ),
-    opt(
-        "ipcconnect",
-        OptionKind::Value,
-        "<address>",
-        "Attach to a running kestrel-node -ipcbind at unix (default: <datadir>/regtest/sockets/node.sock) or unix:<path>",
-    ),
-    opt(
-        "wallet",
-        OptionKind::Value,
-        "<name>",
-        "With -ipcconnect: the wallet to load, <datadir>/regtest/wallets/<name>.json (default: the datadir's own wallet, <datadir>/regtest/wallet.json)",
-    ),
-];
-
-/// Options of `kestrel-cli`.
-pub const CLI_OPTIONS: &[OptionSpec] = &[
-    opt(
-        "rpcconnect",
-        OptionKind::Value,
-        "<ip>",
-        "Send commands to the node at this loopback address (default: 127.0.0.1)",
-    ),
-    opt(
-        "rpcwait",
-        OptionKind::Flag,
-        "",
-        "Wait for the RPC server to start",
-    ),
-    opt(
-        "rpcwaittimeout",
-        OptionKind::Value,
-        "<n>",
-        "Give up -rpcwait after n seconds (default: 0, wait forever)",
-    ),
-];
-
-/// Every option set of every executable: a config file is shared by all of
-/// them, so a key known to any is accepted there (and ignored by the
-/// executables that do not use it).
-pub const ALL_OPTION_SETS: &[&[OptionSpec]] = &[
-    COMMON_OPTIONS,
-    LOG_OPTIONS,
-    NODE_OPTIONS,
-    NODE_IPC_OPTIONS,
-    WALLET_PROCESS_OPTIONS,
-    CLI_OPTIONS,
-];
 
 /// A problem with the command line or the config file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -234,6 +65,9 @@ pub struct Args {
     config: BTreeMap<String, Vec<String>>,
     /// Arguments after the options (e.g. the cli's method and params).
     positionals: Vec<String>,
+    /// The command-line options as given, with the name each sets, in
+    /// order: what a process hands on to one it starts.
+    given: Vec<(String, String)>,
 }
 
 fn find_spec(sets: &[&[OptionSpec]], name: &str) -> Option<OptionSpec> {
@@ -327,6 +161,7 @@ impl Args {
             if !record(sets, name, raw, &mut parsed.command_line)? {
                 return Err(ArgsError::Unknown(name.to_string()));
             }
+            parsed.given.push((name.to_string(), arg.clone()));
         }
         parsed.positionals.extend(args);
         Ok(parsed)
@@ -436,6 +271,19 @@ impl Args {
     pub fn positionals(&self) -> &[String] {
         &self.positionals
     }
+
+    /// The command-line options as given, in order, but those named in
+    /// `left_out` (as `-name` or `-noname`).
+    pub fn command_line_without(&self, left_out: &[&str]) -> Vec<String> {
+        self.given
+            .iter()
+            .filter(|(name, _)| {
+                let bare = name.strip_prefix("no").unwrap_or(name);
+                !left_out.contains(&name.as_str()) && !left_out.contains(&bare)
+            })
+            .map(|(_, arg)| arg.clone())
+            .collect()
+    }
 }
 
 /// Help text listing `sets`, for `-help`.
@@ -454,6 +302,7 @@ pub fn help_text(usage: &str, sets: &[&[OptionSpec]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::{CLI_OPTIONS, COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS};
 
     const NODE: &[&[OptionSpec]] = &[COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS];
 
@@ -529,6 +378,16 @@ mod tests {
         .unwrap();
         assert_eq!(args.positionals(), ["getblockhash", "-1", "x"]);
         assert_eq!(args.value("rpcport"), Some("5"));
+    }
+
+    #[test]
+    fn options_are_handed_on_as_given_but_those_left_out() {
+        let args = parse(&["--datadir=/d", "-debug", "-rpcport=1", "-nodebug"]).unwrap();
+        assert_eq!(
+            args.command_line_without(&["debug"]),
+            ["--datadir=/d", "-rpcport=1"]
+        );
+        assert_eq!(args.command_line_without(&[]).len(), 4);
     }
 
     #[test]

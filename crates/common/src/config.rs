@@ -1,20 +1,15 @@
-//! From parsed options to what the node and the cli run with: the datadir
-//! layout, the config file, RPC endpoint and credentials, log settings.
+//! From parsed options to what the node and the cli run with: the datadir,
+//! the config file, RPC endpoint and credentials, log settings.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::args::{Args, ArgsError, OptionSpec};
+use crate::datadir::DataDir;
+use crate::logging::LogConfig;
 
 /// bitcoind's regtest RPC port.
 pub const DEFAULT_RPC_PORT: u16 = 18443;
-/// Name of the config file inside the datadir.
-pub const DEFAULT_CONF_FILE: &str = "kestrel.conf";
-/// We always run regtest, and keep bitcoind's layout for it.
-pub const NETWORK_DIR: &str = "regtest";
-
-/// Debug log categories `-debug=<category>` accepts.
-pub const DEBUG_CATEGORIES: &[&str] = &["rpc", "http", "chain", "wallet", "ipc"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -26,45 +21,26 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// The data directory and the network directory inside it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataDir {
-    pub root: PathBuf,
-}
-
-impl DataDir {
-    /// `<datadir>/regtest`: chain, wallet, cookie, debug.log, lock.
-    pub fn net_dir(&self) -> PathBuf {
-        self.root.join(NETWORK_DIR)
-    }
-
-    /// The RPC cookie file.
-    pub fn cookie_path(&self) -> PathBuf {
-        self.net_dir().join(".cookie")
-    }
-
-    /// Creates the network directory (and a default datadir) if needed.
-    pub fn create_net_dir(&self) -> Result<PathBuf, ConfigError> {
-        let dir = self.net_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "Cannot create data directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-        Ok(dir)
-    }
-}
-
-fn default_datadir() -> Result<PathBuf, ConfigError> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|home| Path::new(&home).join(".kestrel"))
-        .ok_or_else(|| {
+/// The datadir `-datadir` names (it must exist), else `~/.kestrel`.
+pub fn datadir(args: &Args) -> Result<DataDir, ConfigError> {
+    let root = match args.value("datadir") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if !dir.is_dir() {
+                return Err(ConfigError::Invalid(format!(
+                    "Specified data directory \"{}\" does not exist; create it or choose another -datadir",
+                    dir.display()
+                )));
+            }
+            dir
+        }
+        None => DataDir::default_root().ok_or_else(|| {
             ConfigError::Invalid(
                 "HOME is not set: give the data directory with -datadir=<dir>".into(),
             )
-        })
+        })?,
+    };
+    Ok(DataDir::new(root))
 }
 
 /// Parses the command line, finds the datadir and merges the config file
@@ -78,27 +54,9 @@ where
     let mut args = Args::parse(argv, sets).map_err(ConfigError::CommandLine)?;
     if args.flag("help") {
         // The caller prints help; the datadir does not matter then.
-        return Ok((
-            args,
-            DataDir {
-                root: PathBuf::new(),
-            },
-        ));
+        return Ok((args, DataDir::new(PathBuf::new())));
     }
-    let root = match args.value("datadir") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            if !dir.is_dir() {
-                return Err(ConfigError::Invalid(format!(
-                    "Specified data directory \"{}\" does not exist; create it or choose another -datadir",
-                    dir.display()
-                )));
-            }
-            dir
-        }
-        None => default_datadir()?,
-    };
-    let datadir = DataDir { root };
+    let datadir = datadir(&args)?;
     if args.values("regtest").iter().any(|v| v == "0") {
         return Err(ConfigError::Invalid(
             "Kestrel only runs the regression test chain: drop -noregtest / -regtest=0".into(),
@@ -107,7 +65,7 @@ where
     let conf = match args.value("conf") {
         Some(file) => Some(datadir.root.join(file)),
         None => {
-            let default = datadir.root.join(DEFAULT_CONF_FILE);
+            let default = datadir.default_conf_path();
             default.exists().then_some(default)
         }
     };
@@ -175,92 +133,6 @@ pub fn loopback_address(option: &str, args: &Args) -> Result<IpAddr, ConfigError
     }
 }
 
-/// Which debug categories are on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DebugLog {
-    None,
-    All,
-    Categories(Vec<String>),
-}
-
-impl DebugLog {
-    fn from_args(args: &Args) -> Result<DebugLog, ConfigError> {
-        let mut categories = Vec::new();
-        let mut all = false;
-        for value in args.values("debug") {
-            match value.as_str() {
-                "1" | "all" => all = true,
-                // bitcoind: -debug=0 (or none) turns debug logging off.
-                "0" | "none" => return Ok(DebugLog::None),
-                cat if DEBUG_CATEGORIES.contains(&cat) => categories.push(cat.to_string()),
-                other => {
-                    return Err(ConfigError::Invalid(format!(
-                        "Unsupported logging category -debug={other}; use one of {} (or 1 for all)",
-                        DEBUG_CATEGORIES.join(", ")
-                    )))
-                }
-            }
-        }
-        Ok(if all {
-            DebugLog::All
-        } else if categories.is_empty() {
-            DebugLog::None
-        } else {
-            DebugLog::Categories(categories)
-        })
-    }
-
-    /// The options that select these categories in a child process; its
-    /// command line wins over any `debug=` in its config file.
-    pub fn to_args(&self) -> Vec<String> {
-        match self {
-            DebugLog::None => vec!["-nodebug".into()],
-            DebugLog::All => vec!["-debug=1".into()],
-            DebugLog::Categories(cats) => cats.iter().map(|c| format!("-debug={c}")).collect(),
-        }
-    }
-
-    /// The tracing filter: info everywhere, debug for the chosen categories
-    /// (a category is both the tracing target `<cat>` and the crate
-    /// `kestrel_<cat>`, so crates that log under their module path count).
-    pub fn filter_directives(&self) -> String {
-        match self {
-            DebugLog::None => "info".into(),
-            DebugLog::All => "debug".into(),
-            DebugLog::Categories(cats) => std::iter::once("info".to_string())
-                .chain(cats.iter().map(|c| format!("{c}=debug,kestrel_{c}=debug")))
-                .collect::<Vec<_>>()
-                .join(","),
-        }
-    }
-}
-
-/// Where a process logs and what: `-printtoconsole`, `-debug`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogConfig {
-    pub print_to_console: bool,
-    pub debug: DebugLog,
-}
-
-impl LogConfig {
-    pub fn from_args(args: &Args) -> Result<LogConfig, ConfigError> {
-        Ok(LogConfig {
-            print_to_console: args.flag("printtoconsole"),
-            debug: DebugLog::from_args(args)?,
-        })
-    }
-
-    /// The options that give a child process the same logging.
-    pub fn to_args(&self) -> Vec<String> {
-        let mut args = vec![format!(
-            "-printtoconsole={}",
-            u8::from(self.print_to_console)
-        )];
-        args.extend(self.debug.to_args());
-        args
-    }
-}
-
 /// No positional arguments: every executable but the cli takes options only.
 pub fn reject_positionals(args: &Args) -> Result<(), ConfigError> {
     match args.positionals().first() {
@@ -299,8 +171,12 @@ impl NodeConfig {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
-    use crate::args::{COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS};
+    use crate::datadir::DEFAULT_CONF_FILE;
+    use crate::logging::DebugLog;
+    use crate::options::{COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS};
 
     const NODE: &[&[OptionSpec]] = &[COMMON_OPTIONS, LOG_OPTIONS, NODE_OPTIONS];
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use kestrel_interfaces::Wallet;
 
-use crate::rpc::{RpcError, WALLET_NOT_FOUND};
+use crate::{RpcError, WALLET_NOT_FOUND};
 
 #[derive(Default)]
 enum Held {
@@ -68,7 +68,7 @@ fn not_loaded(why: Option<&str>) -> RpcError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpc::methods::tests::FakeWallet;
+    use crate::test_support::FakeWallet;
 
     #[test]
     fn a_lost_wallet_says_why_and_a_replacement_is_kept() {

@@ -11,6 +11,13 @@ pub fn sha256d(data: &[u8]) -> Hash256 {
     Sha256::digest(Sha256::digest(data)).into()
 }
 
+/// A hash as bitcoind shows it: the bytes reversed, in hex.
+pub fn hash_to_hex(hash: &Hash256) -> String {
+    let mut reversed = *hash;
+    reversed.reverse();
+    hex::encode(reversed)
+}
+
 /// Why a hash could not be parsed from text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashParseError {
@@ -43,9 +50,7 @@ macro_rules! hash_newtype {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let mut reversed = self.0;
-                reversed.reverse();
-                f.write_str(&hex::encode(reversed))
+                f.write_str(&hash_to_hex(&self.0))
             }
         }
 

@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
 
-use super::auth::RpcAuth;
-use super::methods::RpcContext;
-use super::protocol::handle_body;
+use crate::auth::RpcAuth;
+use crate::dispatch::RpcContext;
+use crate::protocol::handle_body;
 
 /// Largest request body accepted (bitcoind allows 32 MB; our calls are
 /// small).
@@ -106,8 +106,8 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::rpc::client::{CallError, RpcClient};
-    use crate::rpc::methods::tests::{context, FakeChain};
+    use crate::client::{CallError, RpcClient};
+    use crate::test_support::{context, FakeChain};
 
     /// Runs a server on a free loopback port in the background.
     fn start(auth: RpcAuth) -> (SocketAddr, Arc<RpcContext>, std::thread::JoinHandle<()>) {

@@ -4,8 +4,10 @@
 
 use serde_json::{json, Value};
 
-use super::methods::{dispatch, RpcContext};
-use super::*;
+use kestrel_common::json::to_compact;
+
+use crate::dispatch::{dispatch, RpcContext};
+use crate::*;
 
 /// What goes back over HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +92,7 @@ pub fn handle_body(ctx: &RpcContext, body: &[u8]) -> Reply {
             );
             return Reply {
                 status: 500,
-                body: Some(crate::json::to_compact(&reply.response)),
+                body: Some(to_compact(&reply.response)),
             };
         }
     };
@@ -103,7 +105,7 @@ pub fn handle_body(ctx: &RpcContext, body: &[u8]) -> Reply {
                 .collect();
             Reply {
                 status: 200,
-                body: Some(crate::json::to_compact(&Value::Array(responses))),
+                body: Some(to_compact(&Value::Array(responses))),
             }
         }
         single => match handle_one(ctx, single) {
@@ -123,7 +125,7 @@ pub fn handle_body(ctx: &RpcContext, body: &[u8]) -> Reply {
                 };
                 Reply {
                     status,
-                    body: Some(crate::json::to_compact(&reply.response)),
+                    body: Some(to_compact(&reply.response)),
                 }
             }
         },
@@ -135,7 +137,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::rpc::methods::tests::{context, FakeChain};
+    use crate::test_support::{context, FakeChain};
 
     fn post(body: &str) -> (u16, Value) {
         let ctx = context(Arc::new(FakeChain::new()), None);

@@ -2,9 +2,14 @@
 //! mode 0600, replaced atomically at start, removed at clean shutdown) or
 //! `-rpcuser`/`-rpcpassword`, checked against HTTP basic authentication.
 
-use std::io::{self, Write};
+use std::io;
+#[cfg(feature = "server")]
+use std::io::Write;
+#[cfg(feature = "server")]
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(feature = "server")]
+use std::path::PathBuf;
 
 use base64::Engine;
 
@@ -51,11 +56,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The cookie file of a running server.
+#[cfg(feature = "server")]
 #[derive(Debug)]
 pub struct CookieFile {
     path: PathBuf,
 }
 
+#[cfg(feature = "server")]
 impl CookieFile {
     /// Writes a fresh cookie at `path` (through a temporary file and a
     /// rename, so a reader never sees a partial one) and returns the
@@ -120,6 +127,7 @@ mod tests {
         assert!(!auth.accepts(Some("Bearer xyz")));
     }
 
+    #[cfg(feature = "server")]
     #[test]
     fn cookie_is_private_random_readable_and_removable() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,216 @@
+//! The method table and the dispatch of a call: each RPC group
+//! ([`crate::blockchain`], [`crate::control`], [`crate::mining`],
+//! [`crate::util`], [`crate::wallet`]) lists its methods with their
+//! parameters and help; here they are found by name and their parameters
+//! bound. Handlers reach the chain through [`NodeChain`] and the wallet only
+//! through the [`WalletSlot`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::node_chain::NodeChain;
+use crate::params::{type_name, Params};
+use crate::shutdown::Shutdown;
+use crate::wallet_slot::WalletSlot;
+use crate::*;
+
+/// `echoipc`'s round trip: in-process in `kestreld`, through an IPC Echo
+/// object in the multiprocess build.
+pub type EchoIpc = Arc<dyn Fn(&str) -> kestrel_interfaces::Result<String> + Send + Sync>;
+
+/// What the handlers work with.
+pub struct RpcContext {
+    pub chain: Arc<dyn NodeChain>,
+    pub wallet: WalletSlot,
+    pub echo_ipc: EchoIpc,
+    pub shutdown: Shutdown,
+    pub started: Instant,
+}
+
+pub(crate) struct Param {
+    pub(crate) name: &'static str,
+    pub(crate) required: bool,
+}
+
+pub(crate) const fn req(name: &'static str) -> Param {
+    Param {
+        name,
+        required: true,
+    }
+}
+
+pub(crate) const fn opt(name: &'static str) -> Param {
+    Param {
+        name,
+        required: false,
+    }
+}
+
+pub(crate) type Handler = fn(&RpcContext, &Params) -> Result<Value, RpcError>;
+
+pub(crate) struct Method {
+    pub(crate) name: &'static str,
+    pub(crate) category: &'static str,
+    pub(crate) params: &'static [Param],
+    /// `echo` takes any parameters.
+    pub(crate) variadic: bool,
+    pub(crate) help: &'static str,
+    pub(crate) handler: Handler,
+}
+
+pub(crate) const fn method(
+    name: &'static str,
+    category: &'static str,
+    params: &'static [Param],
+    help: &'static str,
+    handler: Handler,
+) -> Method {
+    Method {
+        name,
+        category,
+        params,
+        variadic: false,
+        help,
+        handler,
+    }
+}
+
+/// Every group's methods, in the order `help` lists them.
+const GROUPS: &[&[Method]] = &[
+    crate::blockchain::METHODS,
+    crate::control::METHODS,
+    crate::mining::METHODS,
+    crate::util::METHODS,
+    crate::wallet::METHODS,
+];
+
+pub(crate) fn all_methods() -> impl Iterator<Item = &'static Method> {
+    GROUPS.iter().flat_map(|group| group.iter())
+}
+
+pub(crate) fn find_method(name: &str) -> Option<&'static Method> {
+    all_methods().find(|m| m.name == name)
+}
+
+pub(crate) fn usage(method: &Method) -> String {
+    let mut line = method.name.to_string();
+    for param in method.params {
+        if param.required {
+            line.push_str(&format!(" {}", param.name));
+        } else {
+            line.push_str(&format!(" ( {} )", param.name));
+        }
+    }
+    if method.variadic {
+        line.push_str(" ( arg ... )");
+    }
+    line
+}
+
+/// Places `params` (an array, an object of named parameters, or absent)
+/// against the method's parameter list.
+fn bind_params(method: &Method, params: &Value) -> Result<Params, RpcError> {
+    let wrong_count = || {
+        RpcError::new(
+            MISC_ERROR,
+            format!(
+                "Wrong number of parameters for {}; usage: {}",
+                method.name,
+                usage(method)
+            ),
+        )
+    };
+    let values = match params {
+        Value::Null => Vec::new(),
+        Value::Array(values) => {
+            if !method.variadic && values.len() > method.params.len() {
+                return Err(wrong_count());
+            }
+            values.clone()
+        }
+        Value::Object(named) => {
+            if let Some(unknown) = named
+                .keys()
+                .find(|key| !method.params.iter().any(|p| p.name == key.as_str()))
+            {
+                return Err(RpcError::new(
+                    INVALID_PARAMETER,
+                    format!(
+                        "Unknown named parameter {unknown}; usage: {}",
+                        usage(method)
+                    ),
+                ));
+            }
+            method
+                .params
+                .iter()
+                .map(|p| named.get(p.name).cloned().unwrap_or(Value::Null))
+                .collect()
+        }
+        other => {
+            return Err(RpcError::new(
+                INVALID_REQUEST,
+                format!(
+                    "Params must be an array or object, not {}",
+                    type_name(other)
+                ),
+            ))
+        }
+    };
+    let missing_required = method
+        .params
+        .iter()
+        .enumerate()
+        .any(|(i, p)| p.required && values.get(i).is_none_or(Value::is_null));
+    if missing_required {
+        return Err(wrong_count());
+    }
+    Ok(Params { values })
+}
+
+/// Runs one call.
+pub fn dispatch(ctx: &RpcContext, name: &str, params: &Value) -> Result<Value, RpcError> {
+    let method =
+        find_method(name).ok_or_else(|| RpcError::new(METHOD_NOT_FOUND, "Method not found"))?;
+    let params = bind_params(method, params)?;
+    tracing::debug!(target: "rpc", method = name, params = %serde_json::Value::from(params.values.clone()), "call");
+    (method.handler)(ctx, &params)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{json, Value};
+
+    use crate::test_support::{call, code, context, FakeChain};
+    use crate::*;
+
+    #[test]
+    fn parameter_checking() {
+        let ctx = context(Arc::new(FakeChain::new()), None);
+        assert_eq!(
+            code(call(&ctx, "nosuchmethod", json!([]))),
+            METHOD_NOT_FOUND
+        );
+        let err = call(&ctx, "getblockhash", json!([])).unwrap_err();
+        assert_eq!(err.code, MISC_ERROR);
+        assert!(
+            err.message.contains("usage: getblockhash height"),
+            "{}",
+            err.message
+        );
+        assert_eq!(code(call(&ctx, "getblockcount", json!([1]))), MISC_ERROR);
+        assert_eq!(
+            code(call(&ctx, "getblockhash", json!({"hieght": 1}))),
+            INVALID_PARAMETER
+        );
+        assert_eq!(
+            code(call(&ctx, "getblockcount", json!("x"))),
+            INVALID_REQUEST
+        );
+        assert_eq!(call(&ctx, "getblockcount", Value::Null), Ok(json!(0)));
+    }
+}

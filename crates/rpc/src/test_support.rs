@@ -1,0 +1,223 @@
+//! Fakes of the chain and the wallet for tests of the RPC layer, and of
+//! what builds on it (kestrel-node's tests, through the `test-support`
+//! feature); no product code uses them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use kestrel_interfaces::{Amount, Hash256, Tip, Unspent, Wallet, WalletTx};
+use serde_json::Value;
+
+use crate::dispatch::{dispatch, RpcContext};
+use crate::node_chain::{BlockInfo, MempoolEntry, NodeChain};
+use crate::shutdown::Shutdown;
+use crate::wallet_slot::WalletSlot;
+use crate::*;
+
+/// A chain of `blocks` fake blocks whose hash is `[height+1; 32]`.
+pub struct FakeChain {
+    pub blocks: Mutex<Vec<BlockInfo>>,
+    pub syncs: Mutex<u32>,
+}
+
+fn fake_block(height: u32) -> BlockInfo {
+    BlockInfo {
+        hash: [height as u8 + 1; 32],
+        height,
+        version: 1,
+        prev_hash: if height == 0 {
+            [0; 32]
+        } else {
+            [height as u8; 32]
+        },
+        merkle_root: [0xaa; 32],
+        time: 1_700_000_000 + height,
+        bits: 0x207fffff,
+        nonce: 7,
+        txids: vec![[0xbb; 32]],
+        raw: vec![1, 2, 3],
+    }
+}
+
+impl Default for FakeChain {
+    fn default() -> FakeChain {
+        FakeChain::new()
+    }
+}
+
+impl FakeChain {
+    pub fn new() -> FakeChain {
+        FakeChain {
+            blocks: Mutex::new(vec![fake_block(0)]),
+            syncs: Mutex::new(0),
+        }
+    }
+}
+
+impl NodeChain for FakeChain {
+    fn tip(&self) -> Tip {
+        let blocks = self.blocks.lock().unwrap();
+        let last = blocks.last().unwrap();
+        Tip {
+            height: last.height,
+            hash: last.hash,
+        }
+    }
+    fn block_hash(&self, height: u32) -> Option<Hash256> {
+        self.blocks
+            .lock()
+            .unwrap()
+            .get(height as usize)
+            .map(|b| b.hash)
+    }
+    fn block(&self, hash: &Hash256) -> Option<BlockInfo> {
+        self.blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|b| &b.hash == hash)
+            .cloned()
+    }
+    fn generate_to_address(&self, address: &str, count: u32) -> Result<Vec<Hash256>, RpcError> {
+        if !address.starts_with("kcrt1") {
+            return Err(RpcError::new(
+                INVALID_ADDRESS_OR_KEY,
+                "Error: Invalid address",
+            ));
+        }
+        let mut blocks = self.blocks.lock().unwrap();
+        Ok((0..count)
+            .map(|_| {
+                let block = fake_block(blocks.len() as u32);
+                blocks.push(block.clone());
+                block.hash
+            })
+            .collect())
+    }
+    fn mempool(&self) -> Vec<MempoolEntry> {
+        vec![
+            MempoolEntry {
+                txid: [0xcc; 32],
+                size: 100,
+            },
+            MempoolEntry {
+                txid: [0xdd; 32],
+                size: 150,
+            },
+        ]
+    }
+    fn sync_notifications(&self) {
+        *self.syncs.lock().unwrap() += 1;
+    }
+}
+
+/// A wallet with a fixed balance that records what it was sent.
+pub struct FakeWallet {
+    pub balance: Amount,
+    pub sent: Mutex<Vec<(String, Amount)>>,
+    pub disconnected: bool,
+}
+
+impl FakeWallet {
+    pub fn new(balance: Amount) -> FakeWallet {
+        FakeWallet {
+            balance,
+            sent: Mutex::new(Vec::new()),
+            disconnected: false,
+        }
+    }
+
+    fn check(&self) -> kestrel_interfaces::Result<()> {
+        if self.disconnected {
+            return Err(kestrel_interfaces::Error::Disconnected(
+                "wallet",
+                "socket closed".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Wallet for FakeWallet {
+    fn get_new_address(&self) -> kestrel_interfaces::Result<String> {
+        self.check()?;
+        Ok("kcrt1new".into())
+    }
+    fn get_balance(&self) -> kestrel_interfaces::Result<Amount> {
+        self.check()?;
+        Ok(self.balance)
+    }
+    fn send_to_address(
+        &self,
+        address: &str,
+        amount: Amount,
+    ) -> kestrel_interfaces::Result<Hash256> {
+        self.check()?;
+        if amount > self.balance {
+            return Err(kestrel_interfaces::Error::Rejected {
+                code: WALLET_INSUFFICIENT_FUNDS,
+                message: "Insufficient funds".into(),
+            });
+        }
+        self.sent.lock().unwrap().push((address.into(), amount));
+        Ok([0x11; 32])
+    }
+    fn list_unspent(&self, min_confirmations: u32) -> kestrel_interfaces::Result<Vec<Unspent>> {
+        self.check()?;
+        Ok([1u32, 50, 150]
+            .into_iter()
+            .filter(|c| *c >= min_confirmations)
+            .map(|confirmations| Unspent {
+                txid: [0x22; 32],
+                vout: confirmations,
+                address: "kcrt1a".into(),
+                amount: 25 * kestrel_interfaces::COIN,
+                confirmations,
+                spendable: confirmations >= 100,
+            })
+            .collect())
+    }
+    fn get_transaction(&self, txid: &Hash256) -> kestrel_interfaces::Result<WalletTx> {
+        self.check()?;
+        if *txid != [0x11; 32] {
+            return Err(kestrel_interfaces::Error::Rejected {
+                code: INVALID_ADDRESS_OR_KEY,
+                message: "Invalid or non-wallet transaction id".into(),
+            });
+        }
+        Ok(WalletTx {
+            txid: *txid,
+            amount: -150_000_000,
+            fee: Some(1000),
+            confirmations: 0,
+            block_hash: None,
+            raw: vec![0xde, 0xad],
+        })
+    }
+    fn list_transactions(&self, _count: u32) -> kestrel_interfaces::Result<Vec<WalletTx>> {
+        self.check()?;
+        Ok(Vec::new())
+    }
+}
+
+pub fn context(chain: Arc<FakeChain>, wallet: Option<Arc<dyn Wallet>>) -> RpcContext {
+    let slot = WalletSlot::default();
+    if let Some(wallet) = wallet {
+        slot.set(wallet);
+    }
+    RpcContext {
+        chain,
+        wallet: slot,
+        echo_ipc: Arc::new(|s: &str| Ok(s.to_string())),
+        shutdown: Shutdown::default(),
+        started: Instant::now(),
+    }
+}
+
+pub fn call(ctx: &RpcContext, name: &str, params: Value) -> Result<Value, RpcError> {
+    dispatch(ctx, name, &params)
+}
+
+pub fn code(result: Result<Value, RpcError>) -> i32 {
+    result.expect_err("expected an error").code
+}

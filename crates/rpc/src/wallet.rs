@@ -1,0 +1,238 @@
+//! Wallet RPCs (bitcoind's wallet/rpc/): each reaches the wallet only
+//! through the [`crate::wallet_slot::WalletSlot`]'s `Arc<dyn Wallet>`,
+//! after the chain's queued notifications reached it.
+
+use kestrel_common::amount::{amount_to_json, parse_amount, AmountError};
+use kestrel_common::hash::hash_to_hex;
+use kestrel_interfaces::Wallet;
+use serde_json::{json, Value};
+
+use crate::dispatch::{method, opt, req, Method, RpcContext};
+use crate::params::{missing, parse_hash, type_error, Params};
+use crate::*;
+
+#[rustfmt::skip]
+pub(crate) const METHODS: &[Method] = &[
+    method("getbalance", "Wallet", &[], "Returns the wallet's confirmed, mature balance.", get_balance),
+    method("getnewaddress", "Wallet", &[], "Returns a new address of the wallet.", get_new_address),
+    method("gettransaction", "Wallet", &[req("txid")], "Returns a wallet transaction.", get_transaction),
+    method("listunspent", "Wallet", &[opt("minconf"), opt("maxconf")],
+        "Returns the wallet's unspent outputs with minconf (default 1) to maxconf (default 9999999) confirmations.", list_unspent),
+    method("sendtoaddress", "Wallet", &[req("address"), req("amount")], "Sends amount (in coins) to address; returns the txid.", send_to_address),
+];
+
+/// Calls the wallet after the chain's queued notifications reached it. A
+/// wallet found gone leaves the slot, so later calls fail fast with -18.
+fn with_wallet<T>(
+    ctx: &RpcContext,
+    call: impl FnOnce(&dyn Wallet) -> kestrel_interfaces::Result<T>,
+) -> Result<T, RpcError> {
+    let wallet = ctx.wallet.get()?;
+    ctx.chain.sync_notifications();
+    call(wallet.as_ref()).map_err(|error| match error {
+        kestrel_interfaces::Error::Rejected { code, message } => RpcError::new(code, message),
+        kestrel_interfaces::Error::Disconnected(what, detail) => {
+            tracing::warn!(target: "wallet", "{what} is gone ({detail}); wallet RPCs disabled");
+            ctx.wallet
+                .unload_lost(&wallet, format!("{what} is not available ({detail})"))
+        }
+    })
+}
+
+fn get_new_address(ctx: &RpcContext, _: &Params) -> Result<Value, RpcError> {
+    with_wallet(ctx, |w| w.get_new_address()).map(Value::from)
+}
+
+fn get_balance(ctx: &RpcContext, _: &Params) -> Result<Value, RpcError> {
+    let balance = with_wallet(ctx, |w| w.get_balance())?;
+    Ok(amount_to_json(balance as i64))
+}
+
+/// An amount parameter: a JSON number or a decimal string of coins.
+fn amount_param(params: &Params, index: usize, name: &str) -> Result<u64, RpcError> {
+    let value = params.get(index).ok_or_else(|| missing(name))?;
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        other => return Err(type_error(name, "number", other)),
+    };
+    parse_amount(&text).map_err(|e| match e {
+        AmountError::OutOfRange => RpcError::new(TYPE_ERROR, "Amount out of range"),
+        AmountError::Malformed | AmountError::TooPrecise => {
+            RpcError::new(TYPE_ERROR, format!("Invalid amount {text}: {e}"))
+        }
+    })
+}
+
+fn send_to_address(ctx: &RpcContext, params: &Params) -> Result<Value, RpcError> {
+    let address = params.required_str(0, "address")?;
+    let amount = amount_param(params, 1, "amount")?;
+    if amount == 0 {
+        return Err(RpcError::new(TYPE_ERROR, "Invalid amount for send"));
+    }
+    let txid = with_wallet(ctx, |w| w.send_to_address(address, amount))?;
+    Ok(hash_to_hex(&txid).into())
+}
+
+fn list_unspent(ctx: &RpcContext, params: &Params) -> Result<Value, RpcError> {
+    let min_conf = params.u32(0, "minconf")?.unwrap_or(1);
+    let max_conf = params.u32(1, "maxconf")?.unwrap_or(9_999_999);
+    let unspent = with_wallet(ctx, |w| w.list_unspent(min_conf))?;
+    Ok(unspent
+        .iter()
+        .filter(|u| u.confirmations <= max_conf)
+        .map(|u| {
+            json!({
+                "txid": hash_to_hex(&u.txid),
+                "vout": u.vout,
+                "address": u.address,
+                "amount": amount_to_json(u.amount as i64),
+                "confirmations": u.confirmations,
+                "spendable": u.spendable,
+            })
+        })
+        .collect())
+}
+
+fn get_transaction(ctx: &RpcContext, params: &Params) -> Result<Value, RpcError> {
+    let txid = parse_hash(params.required_str(0, "txid")?, "txid")?;
+    let tx = with_wallet(ctx, |w| w.get_transaction(&txid))?;
+    let mut info = json!({
+        "amount": amount_to_json(tx.amount),
+        "confirmations": tx.confirmations,
+        "txid": hash_to_hex(&tx.txid),
+        "hex": hex::encode(&tx.raw),
+    });
+    if let Some(fee) = tx.fee {
+        // bitcoind shows the fee paid as a negative amount.
+        info["fee"] = amount_to_json(-(fee as i64));
+    }
+    if let Some(block_hash) = tx.block_hash {
+        info["blockhash"] = hash_to_hex(&block_hash).into();
+    }
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kestrel_common::json::to_compact;
+
+    use crate::test_support::FakeWallet;
+    use serde_json::{json, Value};
+
+    use crate::test_support::{call, code, context, FakeChain};
+    use crate::*;
+
+    #[test]
+    fn empty_wallet_slot_fails_wallet_calls_with_minus_18_only() {
+        let ctx = context(Arc::new(FakeChain::new()), None);
+        for (method, params) in [
+            ("getbalance", json!([])),
+            ("getnewaddress", json!([])),
+            ("sendtoaddress", json!(["kcrt1x", 1])),
+            ("listunspent", json!([])),
+            ("gettransaction", json!(["11".repeat(32)])),
+        ] {
+            assert_eq!(
+                code(call(&ctx, method, params)),
+                WALLET_NOT_FOUND,
+                "{method}"
+            );
+        }
+        assert_eq!(call(&ctx, "getblockcount", json!([])), Ok(json!(0)));
+    }
+
+    #[test]
+    fn wallet_methods_sync_notifications_first_and_format_amounts() {
+        let chain = Arc::new(FakeChain::new());
+        let wallet = Arc::new(FakeWallet::new(50 * kestrel_interfaces::COIN));
+        let ctx = context(chain.clone(), Some(wallet.clone()));
+        assert_eq!(
+            to_compact(&call(&ctx, "getbalance", json!([])).unwrap()),
+            "50.00000000"
+        );
+        assert_eq!(*chain.syncs.lock().unwrap(), 1);
+        assert_eq!(
+            call(&ctx, "getnewaddress", json!([])),
+            Ok(json!("kcrt1new"))
+        );
+        let txid = call(&ctx, "sendtoaddress", json!(["kcrt1dest", "1.5"])).unwrap();
+        assert_eq!(txid, json!("11".repeat(32)));
+        call(&ctx, "sendtoaddress", json!(["kcrt1dest", 0.1])).unwrap();
+        assert_eq!(
+            *wallet.sent.lock().unwrap(),
+            [
+                ("kcrt1dest".to_string(), 150_000_000),
+                ("kcrt1dest".to_string(), 10_000_000)
+            ]
+        );
+        assert_eq!(
+            code(call(&ctx, "sendtoaddress", json!(["kcrt1dest", 51]))),
+            WALLET_INSUFFICIENT_FUNDS
+        );
+        assert_eq!(
+            code(call(&ctx, "sendtoaddress", json!(["kcrt1dest", 0]))),
+            TYPE_ERROR
+        );
+        assert_eq!(
+            code(call(&ctx, "sendtoaddress", json!(["kcrt1dest", "x"]))),
+            TYPE_ERROR
+        );
+        assert_eq!(
+            code(call(&ctx, "sendtoaddress", json!(["kcrt1dest", 1e-9]))),
+            TYPE_ERROR
+        );
+        let tx = call(&ctx, "gettransaction", json!(["11".repeat(32)])).unwrap();
+        assert_eq!(
+            to_compact(&tx),
+            format!(
+                r#"{{"amount":-1.50000000,"confirmations":0,"fee":-0.00001000,"hex":"dead","txid":"{}"}}"#,
+                "11".repeat(32)
+            )
+        );
+        assert_eq!(
+            code(call(&ctx, "gettransaction", json!(["22".repeat(32)]))),
+            INVALID_ADDRESS_OR_KEY
+        );
+    }
+
+    #[test]
+    fn listunspent_filters_by_confirmations() {
+        let wallet = Arc::new(FakeWallet::new(0));
+        let ctx = context(Arc::new(FakeChain::new()), Some(wallet));
+        let confirmations = |params: Value| -> Vec<u64> {
+            call(&ctx, "listunspent", params)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["confirmations"].as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(confirmations(json!([])), [1, 50, 150]);
+        assert_eq!(confirmations(json!([50])), [50, 150]);
+        assert_eq!(confirmations(json!([1, 100])), [1, 50]);
+        let first = &call(&ctx, "listunspent", json!([150])).unwrap()[0];
+        assert_eq!(first["spendable"], json!(true));
+        assert_eq!(to_compact(&first["amount"]), "25.00000000");
+    }
+
+    #[test]
+    fn disconnected_wallet_empties_the_slot() {
+        let mut wallet = FakeWallet::new(1);
+        wallet.disconnected = true;
+        let ctx = context(Arc::new(FakeChain::new()), Some(Arc::new(wallet)));
+        let err = call(&ctx, "getbalance", json!([])).unwrap_err();
+        assert_eq!(err.code, WALLET_NOT_FOUND);
+        assert!(err.message.contains("socket closed"), "{}", err.message);
+        assert!(ctx.wallet.get().is_err());
+        // A wallet loaded again serves calls.
+        ctx.wallet.set(Arc::new(FakeWallet::new(7)));
+        assert_eq!(
+            to_compact(&call(&ctx, "getbalance", json!([])).unwrap()),
+            "0.00000007"
+        );
+    }
+}
