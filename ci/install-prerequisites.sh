@@ -3,7 +3,8 @@
 # Product prerequisites (README): a C/C++ compiler, make, binutils (strip,
 # readelf), and the rustfmt and clippy components of the Rust toolchain.
 # Test-only tools, never product dependencies: tmux (the gui's end-to-end
-# test drives it), CMake (the toolchain.cmake test) and the openssl/zlib
+# test drives it), pkg-config (the prefix's .pc files are read with
+# PKG_CONFIG_LIBDIR), CMake (the toolchain.cmake test) and the openssl/zlib
 # headers (so the test that the depends capnp links neither runs where the
 # system would offer them).
 set -euo pipefail
@@ -16,6 +17,7 @@ for tool in strip readelf; do
     command -v "$tool" >/dev/null || { apt_packages+=(binutils); break; }
 done
 command -v tmux >/dev/null || apt_packages+=(tmux)
+command -v pkg-config >/dev/null || apt_packages+=(pkgconf)
 [ -e /usr/include/openssl/ssl.h ] || apt_packages+=(libssl-dev)
 [ -e /usr/include/zlib.h ] || apt_packages+=(zlib1g-dev)
 if [ "${#apt_packages[@]}" -gt 0 ]; then

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::archive::{self, ArchiveError};
+use crate::cmake_step::CmakeStep;
 use crate::host::{Compiler, Compilers};
 use crate::plan::PlannedPackage;
 use crate::progress::Progress;
-use crate::recipe::BuildStyle;
+use crate::recipe::{BuildStyle, PatchFile};
 
 /// The install prefix baked into built tools. Fixed, so it never depends on
 /// where the checkout is (Cap'n Proto compiles its prefix into `capnp`);
@@ -25,11 +26,19 @@ pub struct BuildEnv<'a> {
     pub work_dir: &'a Path,
     pub host_triple: &'a str,
     pub host_gnu_triple: &'a str,
+    /// The build machine's triple (native packages are built for it).
+    pub build_triple: &'a str,
     /// Compilers for native packages (the build machine's).
     pub native: &'a Compilers,
     /// Compilers for the host.
     pub host: &'a Compilers,
     pub jobs: usize,
+    /// `toolchain.cmake` for a package (native or not) whose dependencies
+    /// are unpacked at the given prefix; used by cmake-style packages.
+    pub cmake_toolchain: &'a dyn Fn(bool, &Path) -> Result<String, String>,
+    /// The program (and its leading arguments) that runs a
+    /// [`CmakeStep`] file in a child process; see [`crate::cmake_step`].
+    pub cmake_driver: &'a [OsString],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +59,17 @@ pub enum BuildError {
         file: String,
         log: PathBuf,
     },
+    #[error(
+        "{package}: patch {patch} does not apply to {file}: {message}; nothing was built (fix or refresh the patch in depends/patches/{package}/)"
+    )]
+    Patch {
+        package: String,
+        patch: String,
+        file: String,
+        message: String,
+    },
+    #[error("{package}: {what}")]
+    Setup { package: String, what: String },
     #[error("{package}: {source}")]
     Archive {
         package: String,
@@ -126,20 +146,33 @@ pub fn build(
     for dep in dependency_archives {
         archive::unpack(dep, &deps, 0).map_err(archive_err)?;
     }
+    if !pkg.recipe.patches.is_empty() {
+        progress.step(&name, "patch");
+        for patch in &pkg.recipe.patches {
+            apply_patch(&name, &src, patch)?;
+        }
+    }
 
+    let triple = if spec.native {
+        env.build_triple
+    } else {
+        env.host_triple
+    };
+    let options = spec.build.options_for(triple);
     let compilers = if spec.native { env.native } else { env.host };
     let map_paths = format!("-ffile-prefix-map={}=.", scratch.display());
+    let cflags: Vec<String> = with_map(&options.cflags, &map_paths);
+    let cxxflags: Vec<String> = with_map(&options.cxxflags, &map_paths);
     let flags = |c: &Compiler, extra: &[String]| -> OsString {
         let mut all: Vec<&str> = c.args.iter().map(String::as_str).collect();
         all.extend(extra.iter().map(String::as_str));
-        all.push(&map_paths);
         all.join(" ").into()
     };
     let build_env: Vec<(&str, OsString)> = vec![
         ("CC", compilers.cc.path.clone().into()),
         ("CXX", compilers.cxx.path.clone().into()),
-        ("CFLAGS", flags(&compilers.cc, &spec.build.cflags)),
-        ("CXXFLAGS", flags(&compilers.cxx, &spec.build.cxxflags)),
+        ("CFLAGS", flags(&compilers.cc, &cflags)),
+        ("CXXFLAGS", flags(&compilers.cxx, &cxxflags)),
         // Dependencies' files, for packages that need them.
         ("DEPENDS_PREFIX", deps.clone().into()),
         // Locale and time zone must not leak into outputs.
@@ -151,40 +184,145 @@ pub fn build(
     let prefix = Path::new(BAKED_PREFIX)
         .join(env.host_triple)
         .join(package_prefix(spec.native));
-    if spec.build.style == BuildStyle::Autotools {
-        let mut configure = Command::new("sh");
-        configure
-            .arg("./configure")
-            .arg(format!("--prefix={}", prefix.display()));
-        if !spec.native {
-            configure.arg(format!("--host={}", env.host_gnu_triple));
+    // `make install` / cmake's install target write below
+    // `<destdir>/<prefix>`; that subtree becomes the package's staging.
+    let destdir = scratch.join("destdir");
+    let make_program = || Command::new(std::env::var_os("MAKE").unwrap_or_else(|| "make".into()));
+    let jobs = format!("-j{}", env.jobs.max(1));
+    match spec.build.style {
+        BuildStyle::Autotools | BuildStyle::Make => {
+            let configure = match spec.build.style {
+                BuildStyle::Autotools => {
+                    let mut configure = Command::new("sh");
+                    configure
+                        .arg("./configure")
+                        .arg(format!("--prefix={}", prefix.display()));
+                    if !spec.native {
+                        configure.arg(format!("--host={}", env.host_gnu_triple));
+                    }
+                    configure.args(&options.configure_options);
+                    Some(configure)
+                }
+                _ => spec
+                    .build
+                    .configure_command
+                    .split_first()
+                    .map(|(program, args)| {
+                        let expand = |a: &String| {
+                            a.replace("{prefix}", &prefix.display().to_string())
+                                .replace("{jobs}", &env.jobs.max(1).to_string())
+                        };
+                        let mut configure = Command::new(expand(program));
+                        configure.args(args.iter().map(expand));
+                        configure
+                    }),
+            };
+            if let Some(mut configure) = configure {
+                step.run(
+                    "configure",
+                    configure.current_dir(&src).envs(build_env.clone()),
+                )?;
+            }
+            let mut make = make_program();
+            make.arg(&jobs).args(&spec.build.make_targets);
+            step.run("make", make.current_dir(&src).envs(build_env.clone()))?;
+            if spec.build.staged_install {
+                let mut install = make_program();
+                install
+                    .arg("install")
+                    .arg(format!("DESTDIR={}", destdir.display()));
+                step.run("make install", install.current_dir(&src).envs(build_env))?;
+            }
         }
-        configure.args(&spec.build.configure_options);
-        step.run(
-            "configure",
-            configure.current_dir(&src).envs(build_env.clone()),
-        )?;
+        BuildStyle::Cmake => {
+            let setup_err = |what: String| BuildError::Setup {
+                package: name.clone(),
+                what,
+            };
+            let (driver, driver_args) = env.cmake_driver.split_first().ok_or_else(|| {
+                setup_err(
+                    "cmake packages need a cmake driver program, and this run has none".into(),
+                )
+            })?;
+            let cmake = deps.join("native/bin/cmake");
+            if !cmake.is_file() {
+                return Err(setup_err(format!(
+                    "the depends cmake is missing at {} (native_cmake did not install bin/cmake)",
+                    cmake.display()
+                )));
+            }
+            let toolchain = scratch.join("toolchain.cmake");
+            let toolchain_text = (env.cmake_toolchain)(spec.native, &deps).map_err(setup_err)?;
+            fs::write(&toolchain, toolchain_text).map_err(io_err("writing toolchain.cmake"))?;
+            let cmake_step = CmakeStep {
+                source: src.clone(),
+                target: triple.to_owned(),
+                build_triple: env.build_triple.to_owned(),
+                toolchain_file: toolchain,
+                install_prefix: prefix.clone(),
+                defines: options.defines.clone(),
+                cflags,
+                cxxflags,
+                targets: spec.build.make_targets.clone(),
+                install: spec.build.staged_install,
+            };
+            let step_file = scratch.join("cmake-step.json");
+            cmake_step
+                .write(&step_file)
+                .map_err(io_err("writing the cmake step"))?;
+            let mut run = Command::new(driver);
+            run.args(driver_args)
+                .arg(&step_file)
+                .current_dir(&src)
+                .envs(build_env)
+                .env("CMAKE", &cmake)
+                .env("NUM_JOBS", env.jobs.max(1).to_string())
+                .env("DESTDIR", &destdir)
+                // The cmake crate passes a cargo jobserver on to make; this
+                // build's parallelism is NUM_JOBS.
+                .env_remove("CARGO_MAKEFLAGS");
+            step.run("cmake", &mut run)?;
+        }
     }
-    let mut make = Command::new(std::env::var_os("MAKE").unwrap_or_else(|| "make".into()));
-    make.arg(format!("-j{}", env.jobs.max(1)))
-        .args(&spec.build.make_targets);
-    step.run("make", make.current_dir(&src).envs(build_env))?;
 
     progress.step(&name, "install");
     let dest_root = staging.join(package_prefix(spec.native));
+    if spec.build.staged_install {
+        let installed = destdir.join(prefix.strip_prefix("/").expect("absolute prefix"));
+        if !installed.is_dir() {
+            return Err(BuildError::MissingOutput {
+                package: name.clone(),
+                file: installed.display().to_string(),
+                log: log_path.clone(),
+            });
+        }
+        if let Some(parent) = dest_root.parent() {
+            fs::create_dir_all(parent).map_err(io_err("creating the staging tree"))?;
+        }
+        fs::rename(&installed, &dest_root).map_err(io_err("moving the staged install"))?;
+        relocate_pkg_config(&dest_root, &prefix).map_err(io_err("rewriting .pc files"))?;
+    }
     for rule in &pkg.recipe.spec.install {
-        let dest_dir = dest_root.join(&rule.to);
+        let dest_dir = dest_root.join(rule.to.as_path());
         fs::create_dir_all(&dest_dir).map_err(io_err("creating the staging tree"))?;
         for file in &rule.files {
-            let from = src.join(file);
+            let from = src.join(file.as_path());
+            let to = dest_dir.join(
+                file.as_path()
+                    .file_name()
+                    .expect("relative path has a name"),
+            );
+            if from.is_dir() {
+                copy_tree(&from, &to).map_err(io_err("copying into staging"))?;
+                continue;
+            }
             if !from.is_file() {
                 return Err(BuildError::MissingOutput {
                     package: name.clone(),
-                    file: file.clone(),
+                    file: file.as_str().to_owned(),
                     log: log_path.clone(),
                 });
             }
-            let to = dest_dir.join(Path::new(file).file_name().expect("file path has a name"));
             fs::copy(&from, &to).map_err(io_err("copying into staging"))?;
             if rule.strip {
                 let mut strip = Command::new(strip_tool(spec.native, env.host_gnu_triple));
@@ -201,6 +339,129 @@ pub fn build(
     fs::remove_file(&log_path).map_err(io_err("removing the build log"))?;
     Ok(())
 }
+
+fn with_map(flags: &[String], map_paths: &str) -> Vec<String> {
+    let mut all = flags.to_vec();
+    all.push(map_paths.to_owned());
+    all
+}
+
+/// Applies one patch file (one or more files' unified diffs, paths with a
+/// leading `a/`/`b/` component as `git diff` and `diff -ru` write them) to
+/// the tree at `src`. Every file is checked before any is written, so a
+/// patch that does not apply changes nothing.
+fn apply_patch(package: &str, src: &Path, patch: &PatchFile) -> Result<(), BuildError> {
+    let fail = |file: &str, message: String| BuildError::Patch {
+        package: package.to_owned(),
+        patch: patch.name.clone(),
+        file: file.to_owned(),
+        message,
+    };
+    let mut patched: Vec<(PathBuf, String)> = Vec::new();
+    for section in file_sections(&patch.text) {
+        let parsed = diffy::Patch::from_str(section).map_err(|e| fail("?", e.to_string()))?;
+        let target = parsed
+            .modified()
+            .filter(|m| *m != "/dev/null")
+            .or(parsed.original())
+            .ok_or_else(|| fail("?", "a section names no file".into()))?;
+        let relative = strip_first_component(target);
+        if relative
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(fail(target, "the path leaves the source tree".into()));
+        }
+        let path = src.join(&relative);
+        let original = if parsed.original().is_some_and(|o| o == "/dev/null") {
+            String::new()
+        } else {
+            fs::read_to_string(&path).map_err(|e| fail(target, format!("cannot read it: {e}")))?
+        };
+        let text = diffy::apply(&original, &parsed).map_err(|e| fail(target, e.to_string()))?;
+        patched.push((path, text));
+    }
+    if patched.is_empty() {
+        return Err(fail("?", "it holds no unified diff".into()));
+    }
+    for (path, text) in patched {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| fail(&path.display().to_string(), e.to_string()))?;
+        }
+        fs::write(&path, text).map_err(|e| fail(&path.display().to_string(), e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Splits a patch into one unified diff per file: each starts at a `--- `
+/// line that a `+++ ` line follows.
+fn file_sections(text: &str) -> Vec<&str> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    let mut lines = text.split_inclusive('\n').peekable();
+    while let Some(line) = lines.next() {
+        if line.starts_with("--- ") && lines.peek().is_some_and(|next| next.starts_with("+++ ")) {
+            starts.push(offset);
+        }
+        offset += line.len();
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &start)| &text[start..starts.get(i + 1).copied().unwrap_or(text.len())])
+        .collect()
+}
+
+/// `a/src/x.c` -> `src/x.c` (patch -p1); also drops a trailing tab + date.
+fn strip_first_component(path: &str) -> PathBuf {
+    let path = path.split('\t').next().unwrap_or(path);
+    let mut components = Path::new(path).components();
+    components.next();
+    components.as_path().to_owned()
+}
+
+/// Copies a directory tree: files with their mode, symlinks as symlinks.
+fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src)?, &dst)?;
+        } else {
+            fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
+/// `pkg-config` files name the prefix they were configured with, which is
+/// fixed and not where the package ends up: every mention of it becomes
+/// `${pcfiledir}/../..` (the `.pc` files are in `<prefix>/lib/pkgconfig`),
+/// so the prefix works wherever it is unpacked and the archive stays free
+/// of checkout paths.
+fn relocate_pkg_config(root: &Path, prefix: &Path) -> io::Result<()> {
+    let dir = root.join("lib/pkgconfig");
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    let prefix = prefix.display().to_string();
+    for entry in fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "pc") {
+            let text = fs::read_to_string(&path)?;
+            fs::write(&path, text.replace(&prefix, PC_RELATIVE_PREFIX))?;
+        }
+    }
+    Ok(())
+}
+
+/// What `.pc` files say instead of the fixed prefix.
+pub const PC_RELATIVE_PREFIX: &str = "${pcfiledir}/../..";
 
 /// `STRIP` if set, else `strip` for native packages and the cross prefix's
 /// strip for host packages.

@@ -11,6 +11,7 @@
 
 pub mod archive;
 pub mod builder;
+pub mod cmake_step;
 pub mod fetch;
 pub mod fsutil;
 pub mod host;

@@ -1,5 +1,6 @@
 //! A `depends` run for one host: plan, fetch, build what changed, install.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -12,7 +13,7 @@ use crate::lock::TreeLock;
 use crate::mirror::Mirrors;
 use crate::plan::{self, HostIdentity, PlannedPackage};
 use crate::progress::Progress;
-use crate::recipe::{Recipe, RecipeBook};
+use crate::recipe::{Recipe, RecipeBook, CMAKE_PACKAGE};
 use crate::toolchain_files::{self, ToolchainInputs};
 
 /// Settings of one run; see `cargo xtask depends --help` for where each
@@ -27,12 +28,19 @@ pub struct Config {
     pub build_triple: String,
     /// Include the IPC package set (`MULTIPROCESS`).
     pub multiprocess: bool,
+    /// Include the opt-in C++ IPC set (`CXX_IPC`): the host's Cap'n Proto
+    /// libraries and the depends cmake.
+    pub cxx_ipc: bool,
     pub jobs: usize,
     pub offline: bool,
     pub fallback_url: Option<String>,
     /// The source cache (`depends/sources` or `SOURCES_PATH`).
     pub sources_dir: PathBuf,
     pub mirrors: Mirrors,
+    /// The program (and leading arguments) that runs a cmake package's
+    /// step file in a child process ([`crate::cmake_step`]); empty: this
+    /// run cannot build cmake-style packages.
+    pub cmake_driver: Vec<OsString>,
 }
 
 impl Config {
@@ -44,11 +52,13 @@ impl Config {
             host: host.to_owned(),
             build_triple: build_triple.to_owned(),
             multiprocess: true,
+            cxx_ipc: false,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             offline: false,
             fallback_url: None,
             sources_dir: root.join("depends/sources"),
             mirrors: Mirrors::from_env_and_apt(Path::new("/etc/apt")),
+            cmake_driver: Vec::new(),
         }
     }
 
@@ -101,7 +111,7 @@ impl Depends {
 
     /// The recipes of the package set, dependencies first.
     pub fn packages(&self) -> Result<Vec<&Recipe>> {
-        let roots = plan::select(&self.book, self.config.multiprocess);
+        let roots = plan::select(&self.book, self.config.multiprocess, self.config.cxx_ipc);
         Ok(plan::order(&self.book, &roots)?)
     }
 
@@ -115,11 +125,18 @@ impl Depends {
         } else {
             String::new()
         };
+        let template_path = self
+            .config
+            .toolchains_dir()
+            .join(toolchain_files::CMAKE_TEMPLATE);
+        let cmake_toolchain_template = std::fs::read_to_string(&template_path)
+            .with_context(|| format!("reading {}", template_path.display()))?;
         let identity = HostIdentity {
             host_triple: &self.config.host,
             toolchain_file: &self.host.text,
             native_compilers: &native_identity,
             host_compilers: &host_identity,
+            cmake_toolchain_template: &cmake_toolchain_template,
         };
         Ok(plan::with_ids(&packages, &identity))
     }
@@ -256,7 +273,7 @@ impl Depends {
             "file_name" => spec.source.file_name.clone(),
             "sha256" => spec.source.sha256.as_str().to_owned(),
             "urls" => spec.source.urls.join("\n"),
-            "dependencies" => join(spec.dependencies.iter()),
+            "dependencies" => join(recipe.dependencies().iter()),
             "recipe" => recipe.path.display().to_string(),
             "build_id" | "archive" => {
                 let planned = self.plan()?;
@@ -362,16 +379,54 @@ impl Depends {
     ) -> Result<()> {
         let native = Compilers::detect(&self.config.build_triple, &self.config.build_triple)?;
         let host = self.host_compilers()?;
+        let cmake_toolchain = |native_package: bool, deps_prefix: &Path| {
+            self.cmake_toolchain(native_package, deps_prefix)
+                .map_err(|e| format!("{e:#}"))
+        };
         let env = BuildEnv {
             work_dir: &self.config.depends_dir().join("work"),
             host_triple: &self.config.host,
             host_gnu_triple: &self.host.spec.gnu_triple,
+            build_triple: &self.config.build_triple,
             native: &native,
             host: &host,
             jobs: self.config.jobs,
+            cmake_toolchain: &cmake_toolchain,
+            cmake_driver: &self.config.cmake_driver,
         };
         builder::build(pkg, source, deps, &env, archive, &self.progress)?;
         Ok(())
+    }
+
+    /// The `toolchain.cmake` a cmake package is configured with: the host's
+    /// (the build machine's for a native package), looking for libraries in
+    /// `deps_prefix`, where the package's dependencies are unpacked.
+    fn cmake_toolchain(&self, native_package: bool, deps_prefix: &Path) -> Result<String> {
+        let (host, compilers) = if native_package {
+            let build = Host::load(&self.config.toolchains_dir(), &self.config.build_triple)?;
+            let compilers =
+                Compilers::detect(&self.config.build_triple, &self.config.build_triple)?;
+            (build.spec, compilers)
+        } else {
+            (self.host.spec.clone(), self.host_compilers()?)
+        };
+        let files = toolchain_files::render(
+            &self.config.toolchains_dir(),
+            &ToolchainInputs {
+                host: &host,
+                build_triple: &self.config.build_triple,
+                compilers: &compilers,
+                prefix: &absolute(deps_prefix)?,
+                multiprocess: self.config.multiprocess,
+                cmake: true,
+                remap: &[],
+            },
+        )?;
+        Ok(files
+            .into_iter()
+            .find(|(name, _)| *name == toolchain_files::CMAKE_FILE)
+            .map(|(_, text)| text)
+            .expect("render writes toolchain.cmake"))
     }
 
     /// `toolchain.cmake` and `cargo-config.toml` for this host, as `run`
@@ -392,6 +447,10 @@ impl Depends {
                 compilers: &compilers,
                 prefix: &prefix,
                 multiprocess: self.config.multiprocess,
+                cmake: self
+                    .packages()?
+                    .iter()
+                    .any(|r| r.name().as_str() == CMAKE_PACKAGE),
                 remap: &remap,
             },
         )?)
@@ -416,17 +475,11 @@ fn dependency_archives(
     archives: &[PathBuf],
     pkg: &PlannedPackage,
 ) -> Vec<PathBuf> {
-    let mut needed: Vec<&str> = pkg
-        .recipe
-        .spec
-        .dependencies
-        .iter()
-        .map(|d| d.as_str())
-        .collect();
+    let mut needed = pkg.recipe.dependencies();
     let mut out = Vec::new();
     for (dep, archive) in earlier.iter().zip(archives).rev() {
-        if needed.contains(&dep.name().as_str()) {
-            needed.extend(dep.recipe.spec.dependencies.iter().map(|d| d.as_str()));
+        if needed.contains(dep.name()) {
+            needed.extend(dep.recipe.dependencies());
             out.push(archive.clone());
         }
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::recipe::{PackageName, Recipe, RecipeBook};
+use crate::recipe::{BuildStyle, PackageName, PatchFile, Recipe, RecipeBook};
 
 /// Bumped when the builder changes how it turns a recipe into files, so
 /// every archive made by an older builder is rebuilt.
@@ -45,6 +45,9 @@ pub struct HostIdentity<'a> {
     /// machine's for `native` packages, the host's otherwise).
     pub native_compilers: &'a str,
     pub host_compilers: &'a str,
+    /// `toolchains/toolchain.cmake.in`, which cmake packages are configured
+    /// with.
+    pub cmake_toolchain_template: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,11 +57,13 @@ pub enum PlanError {
 }
 
 /// Which recipes of the book belong to the set: the base packages, plus the
-/// IPC ones when `multiprocess`, plus everything they depend on.
-pub fn select(book: &RecipeBook, multiprocess: bool) -> Vec<PackageName> {
+/// IPC ones when `multiprocess`, plus the C++ IPC ones when `cxx_ipc` (and
+/// [`order`] adds everything they depend on).
+pub fn select(book: &RecipeBook, multiprocess: bool, cxx_ipc: bool) -> Vec<PackageName> {
     book.recipes
         .values()
         .filter(|r| multiprocess || !r.spec.multiprocess)
+        .filter(|r| cxx_ipc || !r.spec.cxx_ipc)
         .map(|r| r.name().clone())
         .collect()
 }
@@ -82,9 +87,8 @@ pub fn with_ids(ordered: &[&Recipe], host: &HostIdentity) -> Vec<PlannedPackage>
     let mut ids: BTreeMap<&PackageName, String> = BTreeMap::new();
     let mut planned = Vec::with_capacity(ordered.len());
     for recipe in ordered {
-        let deps: BTreeMap<&str, &str> = recipe
-            .spec
-            .dependencies
+        let dependencies = recipe.dependencies();
+        let deps: BTreeMap<&str, &str> = dependencies
             .iter()
             .map(|d| (d.as_str(), ids[d].as_str()))
             .collect();
@@ -111,7 +115,7 @@ fn visit(
         return Err(PlanError::Cycle(name.to_string()));
     }
     visiting.push(name.clone());
-    for dep in &book.recipes[name].spec.dependencies {
+    for dep in &book.recipes[name].dependencies() {
         visit(book, dep, visiting, order)?;
     }
     visiting.pop();
@@ -128,6 +132,11 @@ fn build_id(recipe: &Recipe, deps: &BTreeMap<&str, &str>, host: &HostIdentity) -
         host_triple: &'a str,
         toolchain_file: &'a str,
         compilers: &'a str,
+        // Absent when empty, so adding these inputs changed no existing id.
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        patches: &'a [PatchFile],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cmake_toolchain_template: Option<&'a str>,
     }
     let compilers = if recipe.spec.native {
         host.native_compilers
@@ -141,6 +150,9 @@ fn build_id(recipe: &Recipe, deps: &BTreeMap<&str, &str>, host: &HostIdentity) -
         host_triple: host.host_triple,
         toolchain_file: host.toolchain_file,
         compilers,
+        patches: &recipe.patches,
+        cmake_toolchain_template: (recipe.spec.build.style == BuildStyle::Cmake)
+            .then_some(host.cmake_toolchain_template),
     };
     let bytes = serde_json::to_vec(&input).expect("plain data serializes");
     hex::encode(Sha256::digest(bytes))

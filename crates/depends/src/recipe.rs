@@ -14,7 +14,21 @@ pub struct Recipe {
     pub spec: RecipeSpec,
     pub path: PathBuf,
     pub text: String,
+    /// `depends/patches/<name>/*.patch` in the order they apply (file
+    /// name order); their bytes are part of the build id too.
+    pub patches: Vec<PatchFile>,
 }
+
+/// One patch of a package: its file name and contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PatchFile {
+    pub name: String,
+    pub text: String,
+}
+
+/// The package every `style = "cmake"` package depends on implicitly: the
+/// cmake that configures and builds it is never the system's.
+pub const CMAKE_PACKAGE: &str = "native_cmake";
 
 /// The recipe file's schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +43,10 @@ pub struct RecipeSpec {
     /// Part of the IPC package set (`MULTIPROCESS`).
     #[serde(default)]
     pub multiprocess: bool,
+    /// Part of the opt-in C++ IPC package set (`CXX_IPC`): Cap'n Proto's
+    /// C++ libraries for the host, and the cmake they are built with.
+    #[serde(default)]
+    pub cxx_ipc: bool,
     #[serde(default)]
     pub dependencies: Vec<PackageName>,
     pub source: SourceSpec,
@@ -52,16 +70,118 @@ pub struct SourceSpec {
 #[serde(deny_unknown_fields)]
 pub struct BuildSpec {
     pub style: BuildStyle,
+    /// The command that configures the tree before `make` (make style),
+    /// for packages whose configure step is not autotools' `./configure`,
+    /// such as CMake's `./bootstrap`. `{prefix}` and `{jobs}` in an
+    /// argument are replaced by the fixed install prefix and `-j N`'s N.
+    #[serde(default)]
+    pub configure_command: Vec<String>,
     /// Extra arguments to `./configure` (autotools style).
     #[serde(default)]
     pub configure_options: Vec<String>,
-    /// `make` targets; empty means the default target.
+    /// `-D` cache entries for cmake (cmake style).
     #[serde(default)]
-    pub make_targets: Vec<String>,
+    pub defines: BTreeMap<String, String>,
     #[serde(default)]
     pub cflags: Vec<String>,
     #[serde(default)]
     pub cxxflags: Vec<String>,
+    /// Targets to build (`make` targets, or the cmake build's); empty means
+    /// the default target.
+    #[serde(default)]
+    pub make_targets: Vec<String>,
+    /// Install with the package's own install (`make install`, or cmake's
+    /// install target) into a `DESTDIR` staging tree, for libraries whose
+    /// install is more than a few files; `lib/pkgconfig/*.pc` are rewritten
+    /// to find the prefix they are in.
+    #[serde(default)]
+    pub staged_install: bool,
+    /// Options added for one host, keyed by its OS (`linux`) or its whole
+    /// triple, like depends' `$(package)_config_opts_linux`. OS entries
+    /// apply first, then the triple's.
+    #[serde(default)]
+    pub host: BTreeMap<HostKey, BuildOptions>,
+}
+
+/// The options of a `[build.host.*]` table (the same as `[build]`'s).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildOptions {
+    /// Extra arguments to `./configure` (autotools style).
+    #[serde(default)]
+    pub configure_options: Vec<String>,
+    /// `-D` cache entries for cmake (cmake style).
+    #[serde(default)]
+    pub defines: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cflags: Vec<String>,
+    #[serde(default)]
+    pub cxxflags: Vec<String>,
+}
+
+impl BuildOptions {
+    fn extend(&mut self, more: &BuildOptions) {
+        self.configure_options
+            .extend(more.configure_options.iter().cloned());
+        self.defines
+            .extend(more.defines.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.cflags.extend(more.cflags.iter().cloned());
+        self.cxxflags.extend(more.cxxflags.iter().cloned());
+    }
+}
+
+impl BuildSpec {
+    fn common_options(&self) -> BuildOptions {
+        BuildOptions {
+            configure_options: self.configure_options.clone(),
+            defines: self.defines.clone(),
+            cflags: self.cflags.clone(),
+            cxxflags: self.cxxflags.clone(),
+        }
+    }
+
+    /// The options for `triple`: the common ones, then its OS's, then its
+    /// own (a later define of the same name wins).
+    pub fn options_for(&self, triple: &str) -> BuildOptions {
+        let mut options = self.common_options();
+        if let Some(os) = host_os(triple) {
+            if let Some(more) = self.host.get(&HostKey(os.to_owned())) {
+                options.extend(more);
+            }
+        }
+        if let Some(more) = self.host.get(&HostKey(triple.to_owned())) {
+            options.extend(more);
+        }
+        options
+    }
+}
+
+/// Operating systems a `[build.host.<os>]` table may name.
+pub const HOST_OSES: &[&str] = &["linux", "darwin", "freebsd", "windows", "android"];
+
+/// The OS part of a target triple (`x86_64-unknown-linux-gnu` -> `linux`).
+pub fn host_os(triple: &str) -> Option<&'static str> {
+    triple
+        .split('-')
+        .find_map(|part| HOST_OSES.iter().find(|os| **os == part).copied())
+}
+
+/// A `[build.host.*]` key: an OS of [`HOST_OSES`] or a target triple.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct HostKey(String);
+
+impl<'de> Deserialize<'de> for HostKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if HOST_OSES.contains(&s.as_str()) || s.split('-').count() >= 3 {
+            Ok(HostKey(s))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "unknown host {s:?} in [build.host]: use an OS ({}) or a target triple",
+                HOST_OSES.join(", ")
+            )))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,8 +189,11 @@ pub struct BuildSpec {
 pub enum BuildStyle {
     /// `./configure` then `make`.
     Autotools,
-    /// `make` only.
+    /// `make` only, after the recipe's `configure_command` if it has one.
     Make,
+    /// Configured, built and installed through the `cmake` crate, with the
+    /// depends cmake ([`CMAKE_PACKAGE`]).
+    Cmake,
 }
 
 /// Files copied from the build tree into the staging prefix. A rule, not
@@ -79,10 +202,11 @@ pub enum BuildStyle {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstallRule {
-    /// Paths relative to the unpacked source tree.
-    pub files: Vec<String>,
+    /// Paths relative to the unpacked source tree (for cmake packages: to
+    /// its build tree); a directory is copied whole.
+    pub files: Vec<RelativePath>,
     /// Directory relative to the package's prefix.
-    pub to: String,
+    pub to: RelativePath,
     /// Strip symbols (executables), which also drops debug paths.
     #[serde(default)]
     pub strip: bool,
@@ -115,6 +239,40 @@ impl<'de> Deserialize<'de> for PackageName {
         } else {
             Err(serde::de::Error::custom(format!(
                 "invalid package name {s:?}: use lowercase letters, digits, '_' and '-'"
+            )))
+        }
+    }
+}
+
+/// A path that stays inside the tree it is relative to: not absolute, no
+/// `..`, not empty (so an install rule cannot read or write outside the
+/// build and staging trees).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RelativePath(String);
+
+impl RelativePath {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn as_path(&self) -> &Path {
+        Path::new(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RelativePath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use std::path::Component;
+        let s = String::deserialize(d)?;
+        let inside = !s.is_empty()
+            && Path::new(&s)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if inside {
+            Ok(RelativePath(s))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "install path {s:?} leaves its tree: use a relative path without `..`"
             )))
         }
     }
@@ -172,6 +330,14 @@ pub enum RecipeError {
     },
     #[error("no recipe for package {name:?} in {dir}")]
     UnknownPackage { name: String, dir: PathBuf },
+    /// A field that the recipe's build style does not use.
+    #[error("recipe {path}, line {line}: `{field}` {reason}")]
+    Field {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        reason: String,
+    },
 }
 
 impl Recipe {
@@ -191,16 +357,116 @@ impl Recipe {
                 stem,
             });
         }
+        check_style_fields(path, &text, &spec.build)?;
         Ok(Recipe {
             spec,
             path: path.to_owned(),
             text,
+            patches: Vec::new(),
         })
     }
 
     pub fn name(&self) -> &PackageName {
         &self.spec.name
     }
+
+    /// The recipe's dependencies plus the implicit ones: [`CMAKE_PACKAGE`]
+    /// for cmake-style packages.
+    pub fn dependencies(&self) -> Vec<PackageName> {
+        let mut deps = self.spec.dependencies.clone();
+        let cmake = PackageName(CMAKE_PACKAGE.to_owned());
+        if self.spec.build.style == BuildStyle::Cmake && !deps.contains(&cmake) {
+            deps.push(cmake);
+        }
+        deps
+    }
+}
+
+/// Fields that only one style reads are errors in the others: a recipe
+/// that sets a field nothing reads was written for another style.
+fn check_style_fields(path: &Path, text: &str, build: &BuildSpec) -> Result<(), RecipeError> {
+    let common = build.common_options();
+    let all_options = std::iter::once(&common).chain(build.host.values());
+    let mut used: Vec<(&str, BuildStyle)> = Vec::new();
+    if !build.configure_command.is_empty() {
+        used.push(("configure_command", BuildStyle::Make));
+    }
+    for options in all_options {
+        if !options.configure_options.is_empty() {
+            used.push(("configure_options", BuildStyle::Autotools));
+        }
+        if !options.defines.is_empty() {
+            used.push(("defines", BuildStyle::Cmake));
+        }
+    }
+    match used.into_iter().find(|(_, style)| *style != build.style) {
+        Some((field, style)) => Err(RecipeError::Field {
+            path: path.to_owned(),
+            line: line_of(text, field),
+            field: field.to_owned(),
+            reason: format!(
+                "is read only by style = {:?}, and this recipe's style is {:?}: remove it or change the style",
+                style_name(style),
+                style_name(build.style)
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn style_name(style: BuildStyle) -> &'static str {
+    match style {
+        BuildStyle::Autotools => "autotools",
+        BuildStyle::Make => "make",
+        BuildStyle::Cmake => "cmake",
+    }
+}
+
+/// The 1-based line where `key` is first set (or a table of that name
+/// opens); 1 if it cannot be found.
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+                || l.contains(&format!(".{key}"))
+        })
+        .map_or(1, |i| i + 1)
+}
+
+/// Reads `patches_dir/*.patch`, sorted by file name.
+fn load_patches(patches_dir: &Path) -> Result<Vec<PatchFile>, RecipeError> {
+    let read_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| RecipeError::Read { path, source }
+    };
+    if !patches_dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(patches_dir)
+        .map_err(read_err(patches_dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "patch"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).map_err(read_err(&path))?;
+            let name = path
+                .file_name()
+                .expect("listed file")
+                .to_string_lossy()
+                .into_owned();
+            Ok(PatchFile { name, text })
+        })
+        .collect()
+}
+
+/// `depends/patches` beside `depends/packages`.
+pub fn patches_dir(packages_dir: &Path) -> PathBuf {
+    packages_dir.with_file_name("patches")
 }
 
 /// Every recipe in a packages directory, keyed by name.
@@ -230,7 +496,8 @@ impl RecipeBook {
                 path: path.clone(),
                 source,
             })?;
-            let recipe = Recipe::parse(&path, text)?;
+            let mut recipe = Recipe::parse(&path, text)?;
+            recipe.patches = load_patches(&patches_dir(dir).join(recipe.name().as_str()))?;
             recipes.insert(recipe.name().clone(), recipe);
         }
         let book = RecipeBook {
@@ -238,7 +505,7 @@ impl RecipeBook {
             recipes,
         };
         for recipe in book.recipes.values() {
-            for dep in &recipe.spec.dependencies {
+            for dep in &recipe.dependencies() {
                 if !book.recipes.contains_key(dep) {
                     return Err(RecipeError::UnknownDependency {
                         package: recipe.name().to_string(),
@@ -296,7 +563,7 @@ strip = true
         assert_eq!(r.name().as_str(), "native_demo");
         assert!(r.spec.native);
         assert_eq!(r.spec.build.style, BuildStyle::Autotools);
-        assert_eq!(r.spec.install[0].to, "bin");
+        assert_eq!(r.spec.install[0].to.as_str(), "bin");
     }
 
     #[test]
@@ -322,5 +589,162 @@ strip = true
             .unwrap_err()
             .to_string();
         assert!(err.contains("rename"), "{err}");
+    }
+
+    const CMAKE: &str = r#"
+name = "demo"
+version = "1.0"
+
+[source]
+file_name = "demo-1.0.tar.gz"
+sha256 = "07167580e563f5e821e3b2af1c238c16ec7181612650c5901330fa9a0da50939"
+urls = []
+
+[build]
+style = "cmake"
+staged_install = true
+defines = { BUILD_TESTING = "OFF", WITH_X = "ON" }
+
+[build.host.linux]
+defines = { WITH_X = "linux" }
+cflags = ["-DLINUX"]
+
+[build.host.aarch64-unknown-linux-gnu]
+defines = { WITH_X = "aarch64" }
+"#;
+
+    fn parse_as(name: &str, text: &str) -> Result<Recipe, RecipeError> {
+        Recipe::parse(Path::new(&format!("packages/{name}.toml")), text.to_owned())
+    }
+
+    #[test]
+    fn cmake_recipe_depends_on_native_cmake_and_keys_options_by_host() {
+        let r = parse_as("demo", CMAKE).unwrap();
+        assert_eq!(r.spec.build.style, BuildStyle::Cmake);
+        assert!(r.spec.build.staged_install);
+        assert_eq!(
+            r.dependencies(),
+            vec![PackageName(CMAKE_PACKAGE.to_owned())]
+        );
+        let x86 = r.spec.build.options_for("x86_64-unknown-linux-gnu");
+        assert_eq!(x86.defines["WITH_X"], "linux");
+        assert_eq!(x86.defines["BUILD_TESTING"], "OFF");
+        assert_eq!(x86.cflags, ["-DLINUX"]);
+        // The triple's table applies after the OS's.
+        let arm = r.spec.build.options_for("aarch64-unknown-linux-gnu");
+        assert_eq!(arm.defines["WITH_X"], "aarch64");
+        let mac = r.spec.build.options_for("aarch64-apple-darwin");
+        assert_eq!(mac.defines["WITH_X"], "ON");
+        assert!(mac.cflags.is_empty());
+    }
+
+    #[test]
+    fn unknown_host_key_names_line() {
+        let bad = CMAKE.replace("[build.host.linux]", "[build.host.linxu]");
+        let err = parse_as("demo", &bad).unwrap_err().to_string();
+        assert!(err.contains("line 15"), "{err}");
+        assert!(err.contains("\"linxu\""), "{err}");
+        assert!(err.contains("target triple"), "{err}");
+    }
+
+    #[test]
+    fn a_field_of_another_style_names_its_line() {
+        let bad = CMAKE.replace(
+            "staged_install = true",
+            "staged_install = true\nconfigure_options = [\"--x\"]",
+        );
+        let err = parse_as("demo", &bad).unwrap_err().to_string();
+        assert!(err.contains("line 13"), "{err}");
+        assert!(
+            err.contains("`configure_options` is read only by style = \"autotools\""),
+            "{err}"
+        );
+        let bad = GOOD.replace("make_targets", "defines = { A = \"1\" }\nmake_targets");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("`defines` is read only by style = \"cmake\""),
+            "{err}"
+        );
+        assert!(err.contains("line 13"), "{err}");
+        let bad = GOOD.replace(
+            "make_targets",
+            "configure_command = [\"./bootstrap\"]\nmake_targets",
+        );
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("`configure_command` is read only by style = \"make\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn make_style_takes_a_configure_command() {
+        let text = GOOD.replace(
+            "style = \"autotools\"",
+            "style = \"make\"\nconfigure_command = [\"./bootstrap\", \"--prefix={prefix}\"]",
+        );
+        let r = parse(&text).unwrap();
+        assert_eq!(
+            r.spec.build.configure_command,
+            ["./bootstrap", "--prefix={prefix}"]
+        );
+        assert!(r.dependencies().is_empty());
+    }
+
+    #[test]
+    fn install_paths_must_stay_inside_the_tree() {
+        for bad_path in ["../demo", "/etc/passwd", "a/../../b", ""] {
+            let bad = GOOD.replace("files = [\"demo\"]", &format!("files = [{bad_path:?}]"));
+            let err = parse(&bad).unwrap_err().to_string();
+            assert!(
+                err.contains("packages/native_demo.toml"),
+                "{bad_path}: {err}"
+            );
+            assert!(err.contains("line 16"), "{bad_path}: {err}");
+            assert!(err.contains("leaves its tree"), "{bad_path}: {err}");
+        }
+        let bad = GOOD.replace("to = \"bin\"", "to = \"../bin\"");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("line 17") && err.contains("leaves its tree"),
+            "{err}"
+        );
+        let good = GOOD.replace(
+            "files = [\"demo\"]",
+            "files = [\"./out/demo\", \"share/x\"]",
+        );
+        parse(&good).unwrap();
+    }
+
+    #[test]
+    fn patches_are_loaded_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let packages = dir.path().join("packages");
+        std::fs::create_dir_all(&packages).unwrap();
+        std::fs::write(packages.join("native_demo.toml"), GOOD).unwrap();
+        let patches = dir.path().join("patches/native_demo");
+        std::fs::create_dir_all(&patches).unwrap();
+        std::fs::write(patches.join("02-second.patch"), "b").unwrap();
+        std::fs::write(patches.join("01-first.patch"), "a").unwrap();
+        std::fs::write(patches.join("README"), "not a patch").unwrap();
+        let book = RecipeBook::load(&packages).unwrap();
+        let names: Vec<&str> = book
+            .recipes
+            .values()
+            .next()
+            .unwrap()
+            .patches
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["01-first.patch", "02-second.patch"]);
+    }
+
+    #[test]
+    fn a_cmake_package_without_native_cmake_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("demo.toml"), CMAKE).unwrap();
+        let err = RecipeBook::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("depends on native_cmake"), "{err}");
     }
 }

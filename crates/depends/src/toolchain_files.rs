@@ -20,6 +20,8 @@ pub struct ToolchainInputs<'a> {
     /// The final, absolute `depends/<host>` directory.
     pub prefix: &'a Path,
     pub multiprocess: bool,
+    /// The prefix has the depends cmake (`native/bin/cmake`).
+    pub cmake: bool,
     /// Path prefixes that must not appear in Rust binaries (the workspace,
     /// cargo's home), remapped with `--remap-path-prefix`.
     pub remap: &'a [(PathBuf, &'a str)],
@@ -34,6 +36,11 @@ pub enum TemplateError {
     },
     #[error("template {path} uses unknown placeholder @{name}@")]
     UnknownPlaceholder { path: PathBuf, name: String },
+}
+
+/// Path of the depends-built `cmake` under a prefix.
+pub fn cmake_path(prefix: &Path) -> PathBuf {
+    prefix.join("native/bin/cmake")
 }
 
 /// Path of the depends-built `capnp` under a prefix.
@@ -96,6 +103,29 @@ pub fn render(
         ("PREFIX_TOML", toml_quote(&prefix.display().to_string())),
         ("PREFIX_TOML_COMMENT", prefix.display().to_string()),
         ("REMAP_FLAGS", remap_flags),
+        (
+            "PKG_CONFIG_LIBDIR",
+            toml_quote(&prefix.join("lib/pkgconfig").display().to_string()),
+        ),
+        (
+            "CMAKE_TOOLCHAIN_VAR",
+            format!("CMAKE_TOOLCHAIN_FILE_{}", host.replace('-', "_")),
+        ),
+        (
+            "CMAKE_TOOLCHAIN_FILE",
+            toml_quote(&prefix.join(CMAKE_FILE).display().to_string()),
+        ),
+        (
+            "CMAKE_ENV",
+            if inputs.cmake {
+                format!(
+                    "CMAKE = {{ value = {}, force = true }}",
+                    toml_quote(&cmake_path(prefix).display().to_string())
+                )
+            } else {
+                "# Built without CXX_IPC: no depends cmake, so no CMAKE.".to_owned()
+            },
+        ),
         (
             "LINKER",
             toml_quote(&inputs.compilers.cc.path.display().to_string()),
@@ -206,6 +236,7 @@ mod tests {
                 compilers: &compilers,
                 prefix: &prefix,
                 multiprocess,
+                cmake: multiprocess,
                 remap: &[(PathBuf::from("/work/checkout"), ".")],
             },
         )
@@ -236,10 +267,27 @@ mod tests {
     }
 
     #[test]
+    fn cargo_config_points_pkg_config_and_cmake_at_the_prefix_only() {
+        let (_, cargo) = render_for("aarch64-unknown-linux-gnu", "aarch64-linux-gnu-", true);
+        let v: toml::Value = toml::from_str(&cargo).unwrap();
+        let env = |key: &str| v["env"][key]["value"].as_str().unwrap().to_owned();
+        let prefix = "/work/with \"quote\"/depends/aarch64-unknown-linux-gnu";
+        assert_eq!(env("PKG_CONFIG_LIBDIR"), format!("{prefix}/lib/pkgconfig"));
+        assert!(v["env"].get("PKG_CONFIG_PATH").is_none());
+        assert_eq!(env("PKG_CONFIG_ALLOW_CROSS"), "1");
+        assert_eq!(env("CMAKE"), format!("{prefix}/native/bin/cmake"));
+        assert_eq!(
+            env("CMAKE_TOOLCHAIN_FILE_aarch64_unknown_linux_gnu"),
+            format!("{prefix}/toolchain.cmake")
+        );
+    }
+
+    #[test]
     fn without_multiprocess_there_is_no_capnp() {
         let (cmake, cargo) = render_for("x86_64-unknown-linux-gnu", "", false);
         let v: toml::Value = toml::from_str(&cargo).unwrap();
         assert!(v["env"].get("CAPNP").is_none());
+        assert!(v["env"].get("CMAKE").is_none());
         assert!(cmake.contains("set(ENABLE_IPC OFF"));
         assert!(!cmake.contains("CAPNP_EXECUTABLE"));
     }
