@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks for `cargo xtask test`.
+# Installs what a fresh machine lacks for `cargo xtask test`, which runs this
+# script as its first step. Idempotent: each tool is checked before anything
+# is installed, so a prepared machine installs nothing. Without root (and
+# with something missing) it stops and says what to install.
 # Product prerequisites (README): a C/C++ compiler, make, binutils (strip,
 # readelf), and the rustfmt and clippy components of the Rust toolchain.
 # Test-only tools, never product dependencies: tmux (the gui's end-to-end
@@ -21,14 +24,27 @@ command -v pkg-config >/dev/null || apt_packages+=(pkgconf)
 [ -e /usr/include/openssl/ssl.h ] || apt_packages+=(libssl-dev)
 [ -e /usr/include/zlib.h ] || apt_packages+=(zlib1g-dev)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: the tests need these Debian packages, and installing them needs root:" >&2
+        echo "  sudo apt-get install ${apt_packages[*]}" >&2
+        echo "then run cargo xtask test again." >&2
+        exit 1
+    fi
     echo "installing ${apt_packages[*]}"
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_packages[@]}"
 fi
 
 for component in rustfmt clippy; do
-    rustup component list --installed 2>/dev/null | grep -q "^$component" \
-        || rustup component add "$component"
+    # `cargo fmt` / `cargo clippy` answer --version only when installed.
+    cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 && continue
+    if ! command -v rustup >/dev/null; then
+        echo "error: the Rust component $component is missing and there is no rustup" \
+            "to add it: install $component for this toolchain." >&2
+        exit 1
+    fi
+    echo "installing the Rust component $component"
+    rustup component add "$component"
 done
 
 if ! command -v cmake >/dev/null; then

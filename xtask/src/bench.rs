@@ -1,8 +1,6 @@
 //! `cargo xtask bench`: benchmarks that print ratios against a baseline
 //! measured in the same run.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -10,9 +8,16 @@ use clap::{Args, Subcommand};
 use kestrel_depends::install::Manifest;
 use kestrel_depends::progress::Progress;
 use kestrel_depends::{Config, Depends};
+use xshell::{cmd, Cmd, Shell};
 
-use crate::cmd::{self, copy_tree, run_quiet};
-use crate::{workspace_root, BUILD_TRIPLE};
+use crate::functional::{FLAVORS, SHARED_SUITE};
+use crate::{
+    build_machine_depends, cargo_program, cargo_with_prefix, step, workspace_root, BUILD_TRIPLE,
+};
+
+/// The multiprocess build's functional suite may take at most this many
+/// times the monolithic build's: the split must stay cheap from outside.
+const FUNCTIONAL_RATIO_AIM: f64 = 1.25;
 
 #[derive(Args)]
 pub struct BenchCmd {
@@ -38,23 +43,39 @@ enum Bench {
     /// Wallet RPC latency (getbalance, sendtoaddress) of kestrel-node as a
     /// ratio to kestreld, both started by the same run.
     Rpc,
+    /// Wall time of the shared functional suite per build (the median of
+    /// several runs: one run is about a second, mostly noise), and the
+    /// multiprocess / monolithic ratio against its aim.
+    Functional {
+        /// Timed runs of the suite per build.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 impl BenchCmd {
-    pub fn run(self) -> Result<()> {
+    pub fn run(self, sh: &Shell) -> Result<()> {
         match self.what {
-            Bench::Depends { noop_runs, no_cold } => bench_depends(noop_runs, !no_cold),
-            Bench::Ipc => cargo_bench("kestrel-ipc", "ipc", &[]),
+            Bench::Depends { noop_runs, no_cold } => bench_depends(sh, noop_runs, !no_cold),
+            Bench::Ipc => cargo_bench(sh, "kestrel-ipc", "ipc", &[]),
             Bench::Rpc => cargo_bench(
+                sh,
                 "kestrel-node",
                 "rpc_latency",
                 &["kestrel-node/multiprocess"],
             ),
+            Bench::Functional { runs } => bench_functional(sh, runs),
         }
     }
 }
 
-fn bench_depends(noop_runs: u32, cold: bool) -> Result<()> {
+/// `cmd` run for its time only: not echoed, output discarded, a failure
+/// still an error.
+fn run_quiet(cmd: Cmd<'_>) -> Result<()> {
+    Ok(cmd.quiet().ignore_stdout().ignore_stderr().run()?)
+}
+
+fn bench_depends(sh: &Shell, noop_runs: u32, cold: bool) -> Result<()> {
     let root = workspace_root();
     let config = Config::new(&root, BUILD_TRIPLE, BUILD_TRIPLE);
     let prefix = config.prefix();
@@ -73,10 +94,11 @@ fn bench_depends(noop_runs: u32, cold: bool) -> Result<()> {
     })?;
     let exe = std::env::current_exe()?;
     let xtask_process = median(noop_runs, || {
-        run_quiet(Command::new(&exe).args(["depends", "--host", BUILD_TRIPLE]))
+        run_quiet(cmd!(sh, "{exe} depends --host {BUILD_TRIPLE}"))
     })?;
+    let cargo = cargo_program();
     let via_cargo = median(noop_runs.min(10), || {
-        run_quiet(cmd::cargo(&root).args(["xtask", "depends", "--host", BUILD_TRIPLE]))
+        run_quiet(cmd!(sh, "{cargo} xtask depends --host {BUILD_TRIPLE}"))
     })?;
     let row = |name: &str, d: Duration| {
         println!(
@@ -91,14 +113,14 @@ fn bench_depends(noop_runs: u32, cold: bool) -> Result<()> {
     row("cargo xtask depends", via_cargo);
 
     if cold {
-        bench_cold(&root, &config)?;
+        bench_cold(sh, &config)?;
     }
     Ok(())
 }
 
 /// One cold build of native_capnp through the pipeline, against the same
 /// tarball built by hand with its own configure + make.
-fn bench_cold(root: &Path, config: &Config) -> Result<()> {
+fn bench_cold(sh: &Shell, config: &Config) -> Result<()> {
     println!("\n== cold native_capnp build, {} jobs ==", config.jobs);
     let scratch = tempfile::tempdir()?;
     let depends = Depends::load(config.clone(), Progress::quiet())?;
@@ -106,40 +128,25 @@ fn bench_cold(root: &Path, config: &Config) -> Result<()> {
     let tarball = config.sources_dir.join(&recipe.spec.source.file_name);
 
     // By hand: what a person would type, extraction included.
-    let by_hand_dir = scratch.path().join("by-hand");
-    std::fs::create_dir_all(&by_hand_dir)?;
-    let targets = recipe.spec.build.make_targets.clone();
-    let options = recipe.spec.build.configure_options.clone();
+    let by_hand_dir = sh.create_dir(scratch.path().join("by-hand"))?;
+    let targets = &recipe.spec.build.make_targets;
+    let options = &recipe.spec.build.configure_options;
+    let jobs = format!("-j{}", config.jobs);
     let t = Instant::now();
-    run_quiet(
-        Command::new("tar")
-            .args(["xzf"])
-            .arg(&tarball)
-            .args(["--strip-components=1", "-C"])
-            .arg(&by_hand_dir),
-    )?;
-    run_quiet(
-        Command::new("sh")
-            .arg("./configure")
-            .args(&options)
-            .current_dir(&by_hand_dir),
-    )?;
-    run_quiet(
-        Command::new("make")
-            .arg(format!("-j{}", config.jobs))
-            .args(&targets)
-            .current_dir(&by_hand_dir),
-    )?;
+    {
+        let _dir = sh.push_dir(&by_hand_dir);
+        run_quiet(cmd!(sh, "tar xzf {tarball} --strip-components=1"))?;
+        run_quiet(cmd!(sh, "sh ./configure {options...}"))?;
+        run_quiet(cmd!(sh, "make {jobs} {targets...}"))?;
+    }
     let by_hand = t.elapsed();
 
     // A private tree with the real recipes and toolchains and the verified
     // source cache, so the pipeline does everything but download.
     let tree = scratch.path().join("tree");
-    copy_tree(
-        &root.join("depends/packages"),
-        &tree.join("depends/packages"),
-    )?;
-    copy_tree(&root.join("toolchains"), &tree.join("toolchains"))?;
+    sh.create_dir(tree.join("depends"))?;
+    run_quiet(cmd!(sh, "cp -R depends/packages {tree}/depends/packages"))?;
+    run_quiet(cmd!(sh, "cp -R toolchains {tree}/toolchains"))?;
     let mut cold_config = config.clone();
     cold_config.root = tree.clone();
     let t = Instant::now();
@@ -164,27 +171,63 @@ fn bench_cold(root: &Path, config: &Config) -> Result<()> {
 
 /// Runs a crate's `harness = false` bench against the depends prefix of the
 /// build machine (the multiprocess crates need its `capnp`).
-fn cargo_bench(package: &str, bench: &str, features: &[&str]) -> Result<()> {
-    let root = workspace_root();
-    Depends::load(
-        Config::new(&root, BUILD_TRIPLE, BUILD_TRIPLE),
-        Progress::for_stderr(),
-    )?
-    .run()?;
-    let cargo_config = root
-        .join("depends")
-        .join(BUILD_TRIPLE)
-        .join("cargo-config.toml");
-    let status = cmd::cargo(&root)
-        .arg("bench")
-        .arg("--config")
-        .arg(&cargo_config)
+fn cargo_bench(sh: &Shell, package: &str, bench: &str, features: &[&str]) -> Result<()> {
+    build_machine_depends(Progress::for_stderr())?;
+    cargo_with_prefix(sh, "bench", BUILD_TRIPLE)
         .args(["--package", package, "--bench", bench])
         .args(features.iter().flat_map(|f| ["--features", f]))
-        .status()
-        .context("running cargo bench")?;
-    if !status.success() {
-        bail!("cargo bench -p {package} --bench {bench} failed ({status})");
+        .run()?;
+    Ok(())
+}
+
+/// The shared functional suite, `runs` times per build, each build's node
+/// and suite compiled first so the times are the tests alone.
+fn bench_functional(sh: &Shell, runs: usize) -> Result<()> {
+    build_machine_depends(Progress::for_stderr())?;
+    let mut medians = Vec::new();
+    for flavor in FLAVORS {
+        step(&format!("{} build", flavor.name));
+        flavor.build(sh)?;
+        flavor.suite(sh, SHARED_SUITE).arg("--no-run").run()?;
+        let wall = median(runs as u32, || {
+            let out = flavor
+                .suite(sh, SHARED_SUITE)
+                .quiet()
+                .ignore_status()
+                .output()?;
+            if !out.status.success() {
+                print!("{}", String::from_utf8_lossy(&out.stdout));
+                eprint!("{}", String::from_utf8_lossy(&out.stderr));
+                bail!(
+                    "the functional suite failed against the {} build; fix it before timing it",
+                    flavor.name
+                );
+            }
+            Ok(())
+        })?;
+        medians.push((flavor.name, wall));
+    }
+
+    println!("\n== shared functional suite, median of {runs} runs per build ==");
+    for (name, wall) in &medians {
+        println!("{name:<12} {:>7.2} s", wall.as_secs_f64());
+    }
+    let wall = |build: &str| {
+        medians
+            .iter()
+            .find(|(name, _)| *name == build)
+            .map(|(_, wall)| wall.as_secs_f64())
+    };
+    if let (Some(mono), Some(multi)) = (wall("monolithic"), wall("multiprocess")) {
+        let ratio = multi / mono;
+        println!(
+            "multiprocess / monolithic: {ratio:.2}x ({} the {FUNCTIONAL_RATIO_AIM}x aim)",
+            if ratio <= FUNCTIONAL_RATIO_AIM {
+                "within"
+            } else {
+                "ABOVE"
+            }
+        );
     }
     Ok(())
 }

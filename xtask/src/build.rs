@@ -1,13 +1,12 @@
 //! `cargo xtask build`: the workspace's executables against a depends
 //! prefix, with the `multiprocess` feature set the way the prefix was built.
 
-use std::process::Command;
-
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use kestrel_depends::install::Manifest;
+use xshell::Shell;
 
-use crate::{workspace_root, BUILD_TRIPLE};
+use crate::{cargo_with_prefix, workspace_root, BUILD_TRIPLE};
 
 /// Packages that make up the node's executables.
 const PRODUCT_PACKAGES: &[&str] = &["kestrel-node", "kestrel-cli"];
@@ -41,18 +40,8 @@ pub struct BuildCmd {
 }
 
 impl BuildCmd {
-    pub fn run(self) -> Result<()> {
-        let status = self.command()?.status().context("running cargo")?;
-        if !status.success() {
-            bail!("cargo build failed ({status})");
-        }
-        Ok(())
-    }
-
-    /// The cargo invocation for this build.
-    pub fn command(&self) -> Result<Command> {
-        let root = workspace_root();
-        let prefix = root.join("depends").join(&self.host);
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let prefix = workspace_root().join("depends").join(&self.host);
         let manifest = Manifest::read(&prefix).with_context(|| {
             format!(
                 "no depends prefix for {host} at {}: run `cargo xtask depends --host {host}` first",
@@ -60,14 +49,10 @@ impl BuildCmd {
                 host = self.host
             )
         })?;
-        let mut cmd = crate::cmd::cargo(&root);
-        cmd.arg("build")
-            .arg("--config")
-            .arg(prefix.join("cargo-config.toml"));
-        cmd.args(product_args(manifest.multiprocess));
-        if self.release {
-            cmd.arg("--release");
-        }
-        Ok(cmd)
+        cargo_with_prefix(sh, "build", &self.host)
+            .args(product_args(manifest.multiprocess))
+            .args(self.release.then_some("--release"))
+            .run()?;
+        Ok(())
     }
 }

@@ -1,17 +1,25 @@
-//! `cargo xtask`: the project's automation as plain Rust. Thin: the logic
-//! lives in `crates/depends` and the crates it drives.
+//! `cargo xtask`: the project's automation as plain Rust, in the cargo-xtask
+//! style: commands run through `xshell` (`cmd!`, one `Shell` rooted at the
+//! workspace). Thin: the logic lives in `crates/depends` and the crates it
+//! drives.
 
 mod bench;
 mod build;
-mod cmd;
 mod depends;
+mod functional;
 mod reproducible;
+mod tee;
 mod test;
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use kestrel_depends::pipeline::RunReport;
+use kestrel_depends::progress::Progress;
+use kestrel_depends::{Config, Depends};
+use xshell::{Cmd, Shell};
 
 /// The triple of this machine, fixed when xtask was compiled.
 pub const BUILD_TRIPLE: &str = env!("KESTREL_BUILD_TRIPLE");
@@ -35,8 +43,9 @@ enum Command {
     /// Build the workspace against depends/<host>/ (multiprocess when the
     /// prefix was built with it).
     Build(build::BuildCmd),
-    /// Lints, unit and integration tests, then the functional suite against
-    /// the monolithic and the multiprocess build. Closes with the counts.
+    /// Prerequisites, lints, unit and integration tests, then the
+    /// functional suite against the monolithic and the multiprocess build.
+    /// Streams every step and closes with the counts.
     Test(test::TestCmd),
     /// Build depends and the release executables twice (two checkouts of
     /// HEAD, different paths/umask/TZ/locale, the second without network),
@@ -57,13 +66,17 @@ fn main() -> ExitCode {
         .with_timer(tracing_subscriber::fmt::time::uptime())
         .with_target(false)
         .init();
-    let result = match Cli::parse().command {
-        Command::Depends(cmd) => cmd.run(),
-        Command::Build(cmd) => cmd.run(),
-        Command::Test(cmd) => cmd.run(),
-        Command::VerifyReproducible(cmd) => cmd.run(),
-        Command::Bench(cmd) => cmd.run(),
-    };
+    let command = Cli::parse().command;
+    let result = Shell::new().map_err(anyhow::Error::from).and_then(|sh| {
+        sh.change_dir(workspace_root());
+        match command {
+            Command::Depends(cmd) => cmd.run(),
+            Command::Build(cmd) => cmd.run(&sh),
+            Command::Test(cmd) => cmd.run(&sh),
+            Command::VerifyReproducible(cmd) => cmd.run(&sh),
+            Command::Bench(cmd) => cmd.run(&sh),
+        }
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -79,4 +92,33 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask is inside the workspace")
         .to_owned()
+}
+
+/// The `cargo` that runs xtask (`CARGO`), else the one on `PATH`.
+pub fn cargo_program() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// `cargo <subcommand> --config depends/<host>/cargo-config.toml`: cargo
+/// pointed at the host's depends prefix (the multiprocess crates need its
+/// `capnp`).
+pub fn cargo_with_prefix<'a>(sh: &'a Shell, subcommand: &str, host: &str) -> Cmd<'a> {
+    let cargo = cargo_program();
+    let config = workspace_root()
+        .join("depends")
+        .join(host)
+        .join("cargo-config.toml");
+    xshell::cmd!(sh, "{cargo} {subcommand} --config {config}")
+}
+
+/// The multiprocess depends prefix for this machine, built if it is not
+/// up to date (what the test and bench steps build against).
+pub fn build_machine_depends(progress: Progress) -> anyhow::Result<RunReport> {
+    let config = Config::new(&workspace_root(), BUILD_TRIPLE, BUILD_TRIPLE);
+    Depends::load(config, progress)?.run()
+}
+
+/// A heading between the steps of a long command.
+pub fn step(what: &str) {
+    println!("\n== {what} ==");
 }

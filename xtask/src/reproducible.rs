@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -19,10 +18,10 @@ use kestrel_depends::reproducible::{
     compare_files, compare_manifests, compare_trees, sha256sums, Difference, PATH_BEARING_FILES,
 };
 use kestrel_depends::{Config, Depends};
+use xshell::{cmd, Cmd, Shell};
 
 use crate::build::product_args;
-use crate::cmd::{copy_tree, run, step};
-use crate::{workspace_root, BUILD_TRIPLE};
+use crate::{step, workspace_root, BUILD_TRIPLE};
 
 #[derive(Args)]
 pub struct VerifyReproducibleCmd {
@@ -69,34 +68,33 @@ struct Checkout {
 }
 
 impl Checkout {
-    /// `program` run in the checkout under this build's umask and
-    /// environment (and without network when `no_network`).
-    fn command(&self, program: &str, sources: &Path) -> Command {
-        let mut cmd = if self.no_network {
-            let mut unshare = Command::new("unshare");
-            unshare.args(["--net", "--", "sh"]);
-            unshare
-        } else {
-            Command::new("sh")
-        };
+    /// `program` run under this build's umask and environment (and without
+    /// network when `no_network`), in the shell's current directory.
+    fn command<'a>(&self, sh: &'a Shell, program: &str, sources: &Path) -> Cmd<'a> {
         // umask is process state, not environment: set it in a shell that
         // then becomes the program.
-        cmd.args(["-c", "umask \"$0\" && exec \"$@\"", self.umask, program]);
-        cmd.current_dir(&self.dir).env_clear();
-        for name in PASSED_ENV {
-            if let Some(value) = std::env::var_os(name) {
-                cmd.env(name, value);
-            }
-        }
-        cmd.env("TZ", self.tz)
+        let umask_then_exec = "umask \"$0\" && exec \"$@\"";
+        let umask = self.umask;
+        let in_shell = if self.no_network {
+            cmd!(
+                sh,
+                "unshare --net -- sh -c {umask_then_exec} {umask} {program}"
+            )
+        } else {
+            cmd!(sh, "sh -c {umask_then_exec} {umask} {program}")
+        };
+        let passed = PASSED_ENV
+            .iter()
+            .filter_map(|name| Some((name, std::env::var_os(name)?)));
+        in_shell
+            .env_clear()
+            .envs(passed)
+            .env("TZ", self.tz)
             .env("LANG", self.locale)
             .env("LC_ALL", self.locale)
             .env("CARGO_TARGET_DIR", self.dir.join("target"))
-            .env("SOURCES_PATH", sources);
-        if self.no_network {
-            cmd.env("CARGO_NET_OFFLINE", "true");
-        }
-        cmd
+            .env("SOURCES_PATH", sources)
+            .envs(self.no_network.then_some(("CARGO_NET_OFFLINE", "true")))
     }
 
     fn bins_dir(&self) -> PathBuf {
@@ -105,11 +103,11 @@ impl Checkout {
 }
 
 impl VerifyReproducibleCmd {
-    pub fn run(self) -> Result<()> {
+    pub fn run(self, sh: &Shell) -> Result<()> {
         let root = workspace_root();
         let host = &self.host;
         let commit = git_output(
-            &root,
+            sh,
             &[
                 "rev-parse",
                 "--verify",
@@ -118,7 +116,7 @@ impl VerifyReproducibleCmd {
         )?;
         println!("verifying commit {commit} for {host}");
         if self.commit == "HEAD"
-            && !git_output(&root, &["status", "--porcelain", "--untracked-files=no"])?.is_empty()
+            && !git_output(sh, &["status", "--porcelain", "--untracked-files=no"])?.is_empty()
         {
             println!(
                 "note: uncommitted changes are not included; only the committed tree is built"
@@ -137,13 +135,11 @@ impl VerifyReproducibleCmd {
             println!("{}", path.display());
         }
 
-        let no_network = unshare_available();
+        let no_network = unshare_available(sh);
         let work =
             std::env::temp_dir().join(format!("kestrel-reproducible-{}", std::process::id()));
-        if work.exists() {
-            fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
-        }
-        fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+        sh.remove_path(&work)?;
+        sh.create_dir(&work)?;
         let checkouts = [
             Checkout {
                 label: "first",
@@ -163,7 +159,7 @@ impl VerifyReproducibleCmd {
             },
         ];
         for checkout in &checkouts {
-            self.build(&root, &commit, checkout, &sources)?;
+            self.build(sh, &root, &commit, checkout, &sources)?;
         }
 
         let [first, second] = &checkouts;
@@ -221,11 +217,10 @@ impl VerifyReproducibleCmd {
         }
 
         let release = root.join("target/reproducible").join(host);
-        if release.exists() {
-            fs::remove_dir_all(&release)
-                .with_context(|| format!("removing {}", release.display()))?;
-        }
-        copy_tree(&first.bins_dir(), &release)?;
+        sh.remove_path(&release)?;
+        sh.create_dir(release.parent().expect("release dir has a parent"))?;
+        let bins = first.bins_dir();
+        cmd!(sh, "cp -R {bins} {release}").run()?;
         let sums_path = release.join("SHA256SUMS");
         fs::write(&sums_path, sha256sums(&binaries))
             .with_context(|| format!("writing {}", sums_path.display()))?;
@@ -238,14 +233,21 @@ impl VerifyReproducibleCmd {
         if self.keep {
             println!("kept the checkouts in {}", work.display());
         } else {
-            fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+            sh.remove_path(&work)?;
         }
         Ok(())
     }
 
     /// Clone, depends, and the release build of every flavor in `checkout`;
     /// the executables are copied to its `bins_dir`, one dir per flavor.
-    fn build(&self, root: &Path, commit: &str, checkout: &Checkout, sources: &Path) -> Result<()> {
+    fn build(
+        &self,
+        sh: &Shell,
+        root: &Path,
+        commit: &str,
+        checkout: &Checkout,
+        sources: &Path,
+    ) -> Result<()> {
         let host = &self.host;
         let c = checkout;
         step(&format!(
@@ -259,46 +261,44 @@ impl VerifyReproducibleCmd {
         ));
         // The clone runs in the parent; it gets the build's umask too, so
         // the checked-out files' modes differ between the two builds.
-        let mut clone = c.command("git", sources);
-        clone
-            .current_dir(c.dir.parent().expect("checkout dir has a parent"))
-            .args(["clone", "--quiet", "--local", "--no-checkout"])
-            .arg(root)
-            .arg(&c.dir);
-        run(&mut clone)?;
-        run(c
-            .command("git", sources)
-            .args(["checkout", "--quiet", "--detach", commit]))?;
+        {
+            let _parent = sh.push_dir(c.dir.parent().expect("checkout dir has a parent"));
+            let dir = &c.dir;
+            c.command(sh, "git", sources)
+                .args(["clone", "--quiet", "--local", "--no-checkout"])
+                .arg(root)
+                .arg(dir)
+                .run()?;
+        }
+        let _checkout = sh.push_dir(&c.dir);
+        c.command(sh, "git", sources)
+            .args(["checkout", "--quiet", "--detach", commit])
+            .run()?;
+        let offline = c.no_network.then_some("--offline");
         if !c.no_network {
             // Fills cargo's cache for the lock file of this commit, so the
             // build without network finds every crate.
-            run(c.command("cargo", sources).arg("fetch"))?;
+            c.command(sh, "cargo", sources).arg("fetch").run()?;
         }
-        let mut depends = c.command("cargo", sources);
-        depends.args(["xtask", "depends", "--host", host, "--multiprocess"]);
-        if c.no_network {
-            depends.arg("--offline");
-        }
-        run(&mut depends)?;
+        c.command(sh, "cargo", sources)
+            .args(["xtask", "depends", "--host", host, "--multiprocess"])
+            .args(offline)
+            .run()?;
         let cargo_config = c.dir.join("depends").join(host).join("cargo-config.toml");
         let release_dir = c.dir.join("target").join(host).join("release");
         for &(flavor, multiprocess) in FLAVORS {
-            let mut build = c.command("cargo", sources);
-            build
-                .args(["build", "--release"])
-                .arg("--config")
-                .arg(&cargo_config);
-            if c.no_network {
-                build.arg("--offline");
-            }
-            build.args(product_args(multiprocess));
-            run(&mut build)?;
+            c.command(sh, "cargo", sources)
+                .args(["build", "--release", "--config"])
+                .arg(&cargo_config)
+                .args(offline)
+                .args(product_args(multiprocess))
+                .run()?;
             copy_executables(&release_dir, &c.bins_dir().join(flavor))?;
         }
         // Not --locked: a stale committed lock file would stop the check
         // before it compares anything. Cargo resolved it again instead
         // (offline in the second build), and the two results are compared.
-        let lock_status = git_output(&c.dir, &["status", "--porcelain", "Cargo.lock"])?;
+        let lock_status = git_output(sh, &["status", "--porcelain", "Cargo.lock"])?;
         if !lock_status.is_empty() {
             println!(
                 "warning: Cargo.lock of commit {commit} is out of date with its Cargo.toml files; \
@@ -312,8 +312,12 @@ impl VerifyReproducibleCmd {
 
 /// Whether `unshare --net` works here (it needs root or user namespaces);
 /// says what the second build loses when it does not.
-fn unshare_available() -> bool {
-    match Command::new("unshare").args(["--net", "true"]).output() {
+fn unshare_available(sh: &Shell) -> bool {
+    match cmd!(sh, "unshare --net true")
+        .quiet()
+        .ignore_status()
+        .output()
+    {
         Ok(out) if out.status.success() => true,
         result => {
             let why = match result {
@@ -376,17 +380,14 @@ fn copy_executables(release_dir: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn git_output(root: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .current_dir(root)
-        .args(args)
-        .output()
-        .context("running git")?;
+/// What `git <args>` prints in the shell's current directory, trimmed.
+fn git_output(sh: &Shell, args: &[&str]) -> Result<String> {
+    let out = cmd!(sh, "git {args...}").quiet().ignore_status().output()?;
     if !out.status.success() {
         bail!(
             "git {} failed in {}: {}",
             args.join(" "),
-            root.display(),
+            sh.current_dir().display(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
