@@ -57,7 +57,7 @@ impl BenchCmd {
     pub fn run(self, sh: &Shell) -> Result<()> {
         match self.what {
             Bench::Depends { noop_runs, no_cold } => bench_depends(sh, noop_runs, !no_cold),
-            Bench::Ipc => cargo_bench(sh, "kestrel-ipc", "ipc", &[]),
+            Bench::Ipc => cargo_bench(sh, "kestrel-ipc", "ipc", &["kestrel-ipc/test-peer"]),
             Bench::Rpc => cargo_bench(
                 sh,
                 "kestrel-node",

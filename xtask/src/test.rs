@@ -24,9 +24,11 @@ pub struct TestCmd {
     pub no_lint: bool,
 }
 
-/// Features for linting and testing every crate: the multiprocess build
-/// and the gui's end-to-end test (it drives the real binaries in tmux).
-const MULTIPROCESS_TEST_FEATURES: &str = "kestrel-node/multiprocess,kestrel-gui/e2e";
+/// Features for linting and testing every crate: the multiprocess build,
+/// the gui's end-to-end test (it drives the real binaries in tmux) and the
+/// IPC test peer (a second process for kestrel-ipc's own tests).
+const MULTIPROCESS_TEST_FEATURES: &str =
+    "kestrel-node/multiprocess,kestrel-gui/e2e,kestrel-ipc/test-peer";
 
 /// The steps run so far and how long each took.
 #[derive(Default)]

@@ -11,19 +11,19 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use capnp_rpc::rpc_twoparty_capnp::Side;
 use capnp_rpc::{twoparty, RpcSystem};
 use futures::io::{BufReader, BufWriter};
 
 use crate::event_loop::{EventLoopHandle, LoopLocal};
+use crate::init::{Init, InitProxy, InitServer};
+use crate::link::{Link, ProxyCore};
 use crate::peer::Peer;
-use crate::proxy::{InitProxy, Link, ProxyCore};
 use crate::schema::init_capnp::init;
-use crate::server::InitServer;
 use crate::stream;
-use crate::{Init, IpcError, LOG_TARGET};
+use crate::{IpcError, LOG_TARGET};
 
 /// Buffer size of each half of a connection: one read or write syscall per
 /// message instead of one per segment-table and segment.
@@ -76,21 +76,27 @@ impl Connection {
     }
 }
 
+/// This end of a new connection: its side in the two-party network, what
+/// it offers, and who is at the other end (for messages).
+struct Endpoint {
+    side: Side,
+    local_init: Arc<dyn Init>,
+    peer: String,
+}
+
 /// Starts RPC on `stream` (connected, non-blocking); must run on the loop
 /// thread.
 fn start_rpc(
     handle: &EventLoopHandle,
     stream: std::os::unix::net::UnixStream,
-    side: Side,
-    local_init: Arc<dyn Init>,
-    description: String,
+    Endpoint {
+        side,
+        local_init,
+        peer,
+    }: Endpoint,
 ) -> Result<Connection, IpcError> {
-    let peer = Arc::new(Peer::new(description));
-    let link = Link {
-        handle: handle.clone(),
-        peer: peer.clone(),
-        notification_turn: Arc::default(),
-    };
+    let peer = Arc::new(Peer::new(peer));
+    let link = Link::new(handle, peer.clone());
     let (read, write) = stream::split(stream.into())
         .map_err(|e| IpcError::io("cannot register the IPC socket", e))?;
     let network = twoparty::VatNetwork::new(
@@ -134,18 +140,14 @@ fn start_rpc(
 fn connect_stream(
     handle: &EventLoopHandle,
     stream: std::os::unix::net::UnixStream,
-    side: Side,
-    local_init: Arc<dyn Init>,
-    description: String,
+    endpoint: Endpoint,
 ) -> Result<Connection, IpcError> {
     stream
         .set_nonblocking(true)
         .map_err(|e| IpcError::io("cannot make the IPC socket non-blocking", e))?;
     let loop_handle = handle.clone();
     handle
-        .run_blocking(move || async move {
-            start_rpc(&loop_handle, stream, side, local_init, description)
-        })
+        .run_blocking(move || async move { start_rpc(&loop_handle, stream, endpoint) })
         .unwrap_or(Err(IpcError::LoopStopped))
 }
 
@@ -178,7 +180,15 @@ pub fn serve_fd(
         "parent process (pid {})",
         std::os::unix::process::parent_id()
     );
-    connect_stream(handle, stream, Side::Server, local_init, parent)
+    connect_stream(
+        handle,
+        stream,
+        Endpoint {
+            side: Side::Server,
+            local_init,
+            peer: parent,
+        },
+    )
 }
 
 /// Connects to a process listening with `-ipcbind` at `path`.
@@ -199,9 +209,11 @@ pub fn connect_unix(
     connect_stream(
         handle,
         stream,
-        Side::Client,
-        local_init,
-        format!("unix:{}", path.display()),
+        Endpoint {
+            side: Side::Client,
+            local_init,
+            peer: format!("unix:{}", path.display()),
+        },
     )
 }
 
@@ -226,21 +238,13 @@ impl ChildProcess {
 
     /// Waits up to `timeout` for the child to exit (and be reaped).
     pub fn wait_exit(&self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        let mut status = self.exit.status.lock().unwrap_or_else(|e| e.into_inner());
-        while status.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            status = self
-                .exit
-                .changed
-                .wait_timeout(status, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        *status
+        let status = self.exit.status.lock().unwrap_or_else(|e| e.into_inner());
+        *self
+            .exit
+            .changed
+            .wait_timeout_while(status, timeout, |status| status.is_none())
+            .unwrap_or_else(|e| e.into_inner())
+            .0
     }
 
     /// Sends SIGKILL (the event loop still reaps it).
@@ -318,9 +322,11 @@ fn spawn_on_loop(
     let connection = start_rpc(
         handle,
         ours,
-        Side::Client,
-        local_init,
-        format!("{name} (pid {pid})"),
+        Endpoint {
+            side: Side::Client,
+            local_init,
+            peer: format!("{name} (pid {pid})"),
+        },
     )?;
 
     let exit = Arc::new(ChildExit::default());
@@ -466,14 +472,12 @@ async fn accept_loop(
                 let description = format!("client #{accepted} on unix:{path}");
                 tracing::debug!(target: LOG_TARGET, "accepted IPC {description}");
                 let connection = stream.into_std().and_then(|stream| {
-                    start_rpc(
-                        &handle,
-                        stream,
-                        Side::Server,
-                        local_init.clone(),
-                        description,
-                    )
-                    .map_err(std::io::Error::other)
+                    let endpoint = Endpoint {
+                        side: Side::Server,
+                        local_init: local_init.clone(),
+                        peer: description,
+                    };
+                    start_rpc(&handle, stream, endpoint).map_err(std::io::Error::other)
                 });
                 match connection {
                     Ok(connection) => {

@@ -11,67 +11,36 @@
 //! `Error::Disconnected`; `-debug=ipc` is tracing target [`LOG_TARGET`] at
 //! debug level.
 
-use std::sync::Arc;
-
-use kestrel_interfaces::{rpc_code, Chain, Error, Node, Result, Wallet};
-
 mod args;
+mod chain;
 mod connection;
 mod convert;
+mod echo;
 mod error;
 mod event_loop;
+mod init;
+mod link;
 mod log;
+mod node;
+mod notifications;
 mod peer;
-mod proxy;
 pub mod schema;
-mod server;
 mod shutdown;
 mod stream;
+#[cfg(feature = "test-peer")]
+pub mod test_peer;
+mod wallet;
 
 pub use args::{default_socket_path, parse_ipcfd, parse_unix_address, IpcOption, UnixAddress};
+pub use chain::ChainProxy;
 pub use connection::{
     connect_unix, serve_fd, spawn_process, ChildProcess, Connection, IpcListener,
 };
+pub use echo::EchoProxy;
 pub use error::IpcError;
 pub use event_loop::{EventLoop, EventLoopHandle, DEFAULT_BLOCKING_THREADS};
+pub use init::{EchoOnlyInit, Init, InitProxy};
 pub use log::LOG_TARGET;
-pub use proxy::{ChainProxy, EchoProxy, InitProxy, NodeProxy, WalletLoaderProxy, WalletProxy};
+pub use node::NodeProxy;
 pub use shutdown::{ShutdownReason, ShutdownSignal};
-
-/// Loads wallets for a chain (the wallet process's side of
-/// `Init.makeWalletLoader`).
-pub trait WalletLoader: Send + Sync {
-    fn load_wallet(&self, name: &str) -> Result<Arc<dyn Wallet>>;
-}
-
-/// What a process offers on each connection, first. `makeEcho` is always
-/// offered; the rest default to a refusal naming what is missing.
-pub trait Init: Send + Sync {
-    /// The node's chain, for wallets that attach with `-ipcconnect`.
-    fn make_chain(&self) -> Result<Arc<dyn Chain>> {
-        Err(not_offered("a chain (makeChain)"))
-    }
-
-    /// A wallet loader using `chain` (a proxy for the node's chain).
-    fn make_wallet_loader(&self, chain: Arc<dyn Chain>) -> Result<Arc<dyn WalletLoader>> {
-        let _ = chain;
-        Err(not_offered("wallets (makeWalletLoader)"))
-    }
-
-    /// The node, for a gui (spawned by it, or attached with `-ipcconnect`).
-    fn make_node(&self) -> Result<Arc<dyn Node>> {
-        Err(not_offered("a node (makeNode)"))
-    }
-}
-
-/// An `Init` that offers only `makeEcho`: for processes that only call out.
-pub struct EchoOnlyInit;
-
-impl Init for EchoOnlyInit {}
-
-fn not_offered(what: &str) -> Error {
-    Error::Rejected {
-        code: rpc_code::MISC_ERROR,
-        message: format!("this process does not offer {what}"),
-    }
-}
+pub use wallet::{WalletLoader, WalletLoaderProxy, WalletProxy};

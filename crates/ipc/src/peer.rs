@@ -2,7 +2,7 @@
 //! its name and whether the connection is still up.
 
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kestrel_interfaces::{rpc_code, Error};
 
@@ -47,20 +47,12 @@ impl Peer {
 
     /// Waits up to `timeout` for the connection to close; its reason if it did.
     pub(crate) fn wait_closed(&self, timeout: Duration) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        let mut closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
-        while closed.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            closed = self
-                .closed_changed
-                .wait_timeout(closed, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        closed.clone()
+        let closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        self.closed_changed
+            .wait_timeout_while(closed, timeout, |closed| closed.is_none())
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
     }
 
     /// Resolves once the connection has closed.

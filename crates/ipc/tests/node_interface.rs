@@ -11,7 +11,9 @@ use kestrel_interfaces::{
     rpc_code, Amount, ChainNotifications, Error, Hash256, Node, NodeInfo, Result, Subscription,
     Tip, Unspent, Wallet, WalletTx,
 };
-use kestrel_ipc::{connect_unix, Connection, EchoOnlyInit, EventLoop, Init, IpcListener};
+use kestrel_ipc::{
+    connect_unix, Connection, EchoOnlyInit, EventLoop, Init, IpcListener, NodeProxy,
+};
 
 /// Upper bound for anything that should happen promptly; tests fail rather
 /// than hang when it is exceeded.
@@ -146,6 +148,15 @@ impl Pair {
     }
 }
 
+/// A gui connected to a node offering `node`: the pair (keep it alive), the
+/// connection and the node's proxy.
+fn gui_attached_to(node: &Arc<FakeNode>) -> (Pair, Connection, NodeProxy) {
+    let pair = pair(Arc::new(NodeInit(node.clone())));
+    let connection = pair.connect();
+    let remote = connection.remote_init().make_node().unwrap();
+    (pair, connection, remote)
+}
+
 fn pair(init: Arc<dyn Init>) -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("node.sock");
@@ -163,9 +174,7 @@ fn pair(init: Arc<dyn Init>) -> Pair {
 #[test]
 fn gui_reaches_node_and_its_wallet() {
     let node = Arc::new(FakeNode::default());
-    let pair = pair(Arc::new(NodeInit(node.clone())));
-    let connection = pair.connect();
-    let remote = connection.remote_init().make_node().unwrap();
+    let (_pair, _connection, remote) = gui_attached_to(&node);
 
     assert_eq!(remote.info().unwrap(), node.info().unwrap());
     let hashes = remote.generate(3, "kr1miner").unwrap();
@@ -196,9 +205,7 @@ fn gui_reaches_node_and_its_wallet() {
 #[test]
 fn notifications_reach_the_gui_in_order_until_it_unsubscribes() {
     let node = Arc::new(FakeNode::default());
-    let pair = pair(Arc::new(NodeInit(node.clone())));
-    let connection = pair.connect();
-    let remote = connection.remote_init().make_node().unwrap();
+    let (_pair, _connection, remote) = gui_attached_to(&node);
     let (sender, received) = mpsc::channel();
     let subscription = remote
         .handle_notifications(Arc::new(Forward(Mutex::new(sender))))

@@ -1,5 +1,6 @@
 //! kestrel-ipc between two real processes: this test process and
-//! `kestrel-ipc-testpeer` (a wallet and chain backed by fakes).
+//! `kestrel-ipc-testpeer` (a wallet and chain backed by the fakes of
+//! `kestrel_ipc::test_peer`; feature `test-peer`).
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -7,13 +8,12 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kestrel_interfaces::{
-    rpc_code, Amount, Chain, ChainNotifications, Error, Hash256, Result, Subscription, Tip, COIN,
-};
+use kestrel_interfaces::{rpc_code, Chain, Error, Wallet, COIN};
+use kestrel_ipc::test_peer::{txid_of, TestChain};
 use kestrel_ipc::{
     connect_unix, spawn_process, ChildProcess, Connection, EchoOnlyInit, EventLoop, WalletLoader,
 };
@@ -22,141 +22,6 @@ const PEER: &str = env!("CARGO_BIN_EXE_kestrel-ipc-testpeer");
 /// Upper bound for anything that should happen "promptly"; tests fail
 /// rather than hang when it is exceeded.
 const PROMPTLY: Duration = Duration::from_secs(10);
-
-/// Subscribed notification objects by subscription id.
-type Subscribers = Arc<Mutex<Vec<(u64, Arc<dyn ChainNotifications>)>>>;
-
-/// The node side of the tests: a chain whose `broadcast` can be held (to
-/// keep a call in flight) and whose subscribers are notified on demand.
-#[derive(Default)]
-struct TestChain {
-    height: Mutex<u32>,
-    broadcasts: Mutex<Vec<Vec<u8>>>,
-    subscribers: Subscribers,
-    next_subscriber: Mutex<u64>,
-    hold: Mutex<bool>,
-    hold_changed: Condvar,
-    broadcast_started: Condvar,
-}
-
-impl TestChain {
-    fn connect_block(&self) {
-        let height = {
-            let mut height = self.height.lock().unwrap();
-            *height += 1;
-            *height
-        };
-        let subscribers: Vec<_> = self
-            .subscribers
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, s)| s.clone())
-            .collect();
-        // Like the chain's sync_notifications: handled before we go on.
-        for subscriber in subscribers {
-            subscriber.block_connected(height, &[height as u8; 80]);
-            subscriber.flush();
-        }
-    }
-
-    fn subscriber_count(&self) -> usize {
-        self.subscribers.lock().unwrap().len()
-    }
-
-    fn set_hold(&self, hold: bool) {
-        *self.hold.lock().unwrap() = hold;
-        self.hold_changed.notify_all();
-    }
-
-    /// Waits until a broadcast is being held.
-    fn wait_broadcast_held(&self) {
-        let broadcasts = self.broadcasts.lock().unwrap();
-        let (_broadcasts, timeout) = self
-            .broadcast_started
-            .wait_timeout_while(broadcasts, PROMPTLY, |b| b.is_empty())
-            .unwrap();
-        assert!(!timeout.timed_out(), "the wallet never called broadcast");
-    }
-}
-
-struct TestSubscription {
-    id: u64,
-    subscribers: Subscribers,
-}
-
-impl Subscription for TestSubscription {}
-
-impl Drop for TestSubscription {
-    fn drop(&mut self) {
-        self.subscribers
-            .lock()
-            .unwrap()
-            .retain(|(id, _)| *id != self.id);
-    }
-}
-
-fn txid_of(tx: &[u8]) -> Hash256 {
-    let mut txid = [0u8; 32];
-    for (i, byte) in tx.iter().enumerate() {
-        txid[i % 32] ^= byte;
-    }
-    txid
-}
-
-impl Chain for TestChain {
-    fn tip(&self) -> Result<Tip> {
-        let height = *self.height.lock().unwrap();
-        Ok(Tip {
-            height,
-            hash: [height as u8; 32],
-        })
-    }
-    fn block_at(&self, height: u32) -> Result<Option<Vec<u8>>> {
-        Ok((height <= *self.height.lock().unwrap()).then(|| vec![height as u8; 80]))
-    }
-    fn blocks_from(&self, height: u32, max_blocks: u32) -> Result<Vec<Vec<u8>>> {
-        let tip = *self.height.lock().unwrap();
-        Ok((height..=tip)
-            .take(max_blocks as usize)
-            .map(|h| vec![h as u8; 80])
-            .collect())
-    }
-    fn mempool(&self) -> Result<Vec<Vec<u8>>> {
-        Ok(self.broadcasts.lock().unwrap().clone())
-    }
-    fn broadcast(&self, tx: &[u8]) -> Result<Hash256> {
-        if tx.starts_with(b"reject") {
-            return Err(Error::Rejected {
-                code: rpc_code::VERIFY_REJECTED,
-                message: "bad-txns-test".into(),
-            });
-        }
-        self.broadcasts.lock().unwrap().push(tx.to_vec());
-        self.broadcast_started.notify_all();
-        let hold = self.hold.lock().unwrap();
-        drop(self.hold_changed.wait_while(hold, |hold| *hold).unwrap());
-        Ok(txid_of(tx))
-    }
-    fn estimate_fee_per_kb(&self) -> Result<Amount> {
-        Ok(2000)
-    }
-    fn register_notifications(
-        &self,
-        notifications: Arc<dyn ChainNotifications>,
-    ) -> Result<Box<dyn Subscription>> {
-        let id = {
-            let mut next = self.next_subscriber.lock().unwrap();
-            *next += 1;
-            *next
-        };
-        self.subscribers.lock().unwrap().push((id, notifications));
-        Ok(Box::new(TestSubscription {
-            id,
-            subscribers: self.subscribers.clone(),
-        }))
-    }
-}
 
 /// Polls `condition` until it holds or `PROMPTLY` passes.
 fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
@@ -186,6 +51,22 @@ fn spawn_wallet_peer(event_loop: &EventLoop) -> (ChildProcess, Connection) {
         Arc::new(EchoOnlyInit),
     )
     .expect("spawn the test peer")
+}
+
+/// A test peer with wallet `name` loaded on a fresh [`TestChain`] of ours.
+fn spawn_with_wallet(
+    event_loop: &EventLoop,
+    name: &str,
+) -> (ChildProcess, Connection, Arc<TestChain>, Arc<dyn Wallet>) {
+    let (child, connection) = spawn_wallet_peer(event_loop);
+    let chain = Arc::new(TestChain::default());
+    let wallet = connection
+        .remote_init()
+        .make_wallet_loader(chain.clone())
+        .unwrap()
+        .load_wallet(name)
+        .unwrap();
+    (child, connection, chain, wallet)
 }
 
 #[test]
@@ -219,7 +100,7 @@ fn calls_cross_both_ways_and_a_capability_is_called_back() {
 
     // A send makes the child call our chain while our call waits for it.
     let txid = wallet.send_to_address("addr", 5 * COIN).unwrap();
-    let broadcasts = chain.broadcasts.lock().unwrap().clone();
+    let broadcasts = chain.broadcasts();
     assert_eq!(broadcasts.len(), 1);
     assert!(broadcasts[0].starts_with(b"addr"));
     assert_eq!(txid, txid_of(&broadcasts[0]));
@@ -302,14 +183,8 @@ impl Write for LogWriter {
 fn a_burst_of_notifications_crosses_in_order_in_a_few_calls() {
     let log = ipc_log();
     let event_loop = EventLoop::start("burst-node").unwrap();
-    let (_child, connection) = spawn_wallet_peer(&event_loop);
-    let chain = Arc::new(TestChain::default());
-    let loader = connection
-        .remote_init()
-        .make_wallet_loader(chain.clone())
-        .unwrap();
-    let wallet = loader.load_wallet("w1").unwrap();
-    let subscriber = chain.subscribers.lock().unwrap()[0].1.clone();
+    let (_child, _connection, chain, wallet) = spawn_with_wallet(&event_loop, "w1");
+    let subscriber = chain.subscribers()[0].clone();
     // More than a window of full batches, so the sender also waits once.
     const BLOCKS: u32 = 300;
     for height in 1..=BLOCKS {
@@ -376,14 +251,7 @@ fn blocks_from_crosses_in_batches() {
 #[test]
 fn many_concurrent_calls_and_pipelined_calls() {
     let event_loop = EventLoop::start("test-node").unwrap();
-    let (_child, connection) = spawn_wallet_peer(&event_loop);
-    let chain = Arc::new(TestChain::default());
-    let wallet = connection
-        .remote_init()
-        .make_wallet_loader(chain.clone())
-        .unwrap()
-        .load_wallet("busy")
-        .unwrap();
+    let (_child, connection, _chain, wallet) = spawn_with_wallet(&event_loop, "busy");
     let echo = Arc::new(connection.remote_init().make_echo().unwrap());
     let threads: Vec<_> = (0..8u8)
         .map(|t| {
@@ -416,20 +284,16 @@ fn many_concurrent_calls_and_pipelined_calls() {
 #[test]
 fn killing_the_child_mid_call_fails_calls_and_reaps_it() {
     let event_loop = EventLoop::start("test-node").unwrap();
-    let (child, connection) = spawn_wallet_peer(&event_loop);
-    let chain = Arc::new(TestChain::default());
-    let wallet = connection
-        .remote_init()
-        .make_wallet_loader(chain.clone())
-        .unwrap()
-        .load_wallet("doomed")
-        .unwrap();
+    let (child, connection, chain, wallet) = spawn_with_wallet(&event_loop, "doomed");
     chain.set_hold(true);
     let in_flight = {
         let wallet = wallet.clone();
         thread::spawn(move || wallet.send_to_address("addr", COIN))
     };
-    chain.wait_broadcast_held();
+    assert!(
+        chain.wait_broadcast_started(PROMPTLY),
+        "the wallet never called broadcast"
+    );
     child.kill();
 
     let outcome = within_deadline("the in-flight call", move || in_flight.join().unwrap());
