@@ -41,6 +41,23 @@ fn register(fd: OwnedFd, interest: Interest) -> io::Result<AsyncFd<OwnedFd>> {
     unsafe { AsyncFd::register_with_interest(fd, interest) }.map_err(io::Error::from)
 }
 
+/// `recv` and `send` calls made on connection sockets by this process,
+/// for the benchmark's syscall counts (feature `test-peer` only).
+#[cfg(feature = "test-peer")]
+pub(crate) mod syscalls {
+    use std::sync::atomic::AtomicU64;
+
+    pub(crate) static RECVS: AtomicU64 = AtomicU64::new(0);
+    pub(crate) static SENDS: AtomicU64 = AtomicU64::new(0);
+}
+
+macro_rules! count_syscall {
+    ($counter:ident) => {
+        #[cfg(feature = "test-peer")]
+        syscalls::$counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+}
+
 pub(crate) struct ReadHalf {
     socket: Arc<AsyncFd<OwnedFd>>,
 }
@@ -60,6 +77,7 @@ impl AsyncRead for ReadHalf {
         loop {
             let mut guard = ready!(self.socket.poll_read_ready(cx))?;
             match guard.try_io(|socket| {
+                count_syscall!(RECVS);
                 rustix::net::recv(socket.get_ref(), &mut *buf, RecvFlags::DONTWAIT)
                     .map(|(read, _)| read)
                     .map_err(io::Error::from)
@@ -88,6 +106,7 @@ impl AsyncWrite for WriteHalf {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         loop {
+            count_syscall!(SENDS);
             // NOSIGNAL: a peer gone mid-write is an error, not a SIGPIPE.
             match rustix::net::send(
                 self.socket.get_ref(),
@@ -114,7 +133,7 @@ impl AsyncWrite for WriteHalf {
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // Nothing is buffered here; the `BufWriter` above flushes into
+        // Nothing is buffered here; the `CoalescingWriter` above sends into
         // `poll_write`.
         Poll::Ready(Ok(()))
     }
@@ -130,24 +149,26 @@ impl AsyncWrite for WriteHalf {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use futures::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
 
-    fn pair() -> (OwnedFd, OwnedFd) {
+    pub(crate) fn pair() -> (OwnedFd, OwnedFd) {
         let (a, b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         a.set_nonblocking(true).expect("non-blocking");
         b.set_nonblocking(true).expect("non-blocking");
         (a.into(), b.into())
     }
 
-    fn block_on<F: std::future::Future>(test: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
+    /// Runs `test` as the event loop runs connections: a current-thread
+    /// runtime with a `LocalSet`.
+    pub(crate) fn run_local<F: std::future::Future>(test: F) -> F::Output {
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("runtime")
-            .block_on(test)
+            .expect("runtime");
+        tokio::task::LocalSet::new().block_on(&runtime, test)
     }
 
     /// A write far larger than the socket buffer blocks, waits for
@@ -155,7 +176,7 @@ mod tests {
     /// and in order, and closing the writer is seen as end of stream.
     #[test]
     fn blocked_write_completes_as_the_peer_reads() {
-        block_on(async {
+        run_local(async {
             let (a, b) = pair();
             let (_, mut writer) = split(a).expect("split a");
             let (mut reader, _) = split(b).expect("split b");
@@ -178,7 +199,7 @@ mod tests {
 
     #[test]
     fn writing_to_a_closed_peer_is_broken_pipe() {
-        block_on(async {
+        run_local(async {
             let (a, b) = pair();
             drop(b);
             let (_, mut writer) = split(a).expect("split");

@@ -13,6 +13,29 @@ use kestrel_interfaces::{
 
 use crate::{Init, WalletLoader};
 
+/// `recv` and `send` calls made so far on connection sockets by this
+/// process (every connection's, in total).
+pub fn socket_syscalls() -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (
+        crate::stream::syscalls::RECVS.load(Relaxed),
+        crate::stream::syscalls::SENDS.load(Relaxed),
+    )
+}
+
+/// The halves of a connected, non-blocking stream socket as kestrel-ipc
+/// reads and writes it (registered for readability only), without its
+/// coalescing writer: for a bare capnp-rpc baseline with the same socket
+/// handling. Must run inside a tokio runtime.
+pub fn readable_only_halves(
+    socket: std::os::fd::OwnedFd,
+) -> std::io::Result<(
+    impl futures::io::AsyncRead + Unpin,
+    impl futures::io::AsyncWrite + Unpin,
+)> {
+    crate::stream::split(socket)
+}
+
 /// Subscribed notification objects by subscription id.
 type Subscribers = Arc<Mutex<Vec<(u64, Arc<dyn ChainNotifications>)>>>;
 
