@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use capnp_rpc::rpc_twoparty_capnp::Side;
 use capnp_rpc::{twoparty, RpcSystem};
-use futures::io::{BufReader, BufWriter};
+use futures::io::BufReader;
 
+use crate::coalesce::CoalescingWriter;
 use crate::event_loop::{EventLoopHandle, LoopLocal};
 use crate::init::{Init, InitProxy, InitServer};
 use crate::link::{Link, ProxyCore};
@@ -25,8 +26,8 @@ use crate::schema::init_capnp::init;
 use crate::stream;
 use crate::{IpcError, LOG_TARGET};
 
-/// Buffer size of each half of a connection: one read or write syscall per
-/// message instead of one per segment-table and segment.
+/// Buffer size of the reading half of a connection: one read syscall for
+/// many messages instead of one per segment-table and segment.
 const STREAM_BUFFER: usize = 64 * 1024;
 
 /// How long a child may keep running after its connection closed before it
@@ -101,7 +102,7 @@ fn start_rpc(
         .map_err(|e| IpcError::io("cannot register the IPC socket", e))?;
     let network = twoparty::VatNetwork::new(
         BufReader::with_capacity(STREAM_BUFFER, read),
-        BufWriter::with_capacity(STREAM_BUFFER, write),
+        CoalescingWriter::new(write),
         side,
         capnp::message::ReaderOptions::default(),
     );

@@ -13,6 +13,7 @@
 
 mod args;
 mod chain;
+mod coalesce;
 mod connection;
 mod convert;
 mod echo;
