@@ -150,7 +150,16 @@ mod tests {
     use futures::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::stream::split;
+    use crate::stream::{split, ReadHalf, WriteHalf};
+
+    /// A coalescing writer and the reader at the other end of its socket;
+    /// on the loop (a `LocalSet`).
+    fn connected() -> (CoalescingWriter<WriteHalf>, ReadHalf) {
+        let (a, b) = pair();
+        let (_, write) = split(a).expect("split a");
+        let (reader, _) = split(b).expect("split b");
+        (CoalescingWriter::new(write), reader)
+    }
     use crate::stream::tests::{pair, run_local};
 
     /// Messages written and flushed one by one in one turn arrive whole and
@@ -159,10 +168,7 @@ mod tests {
     #[test]
     fn flushed_messages_of_one_turn_arrive_in_order() {
         run_local(async {
-            let (a, b) = pair();
-            let (_, write) = split(a).expect("split a");
-            let (mut reader, _) = split(b).expect("split b");
-            let mut writer = CoalescingWriter::new(write);
+            let (mut writer, mut reader) = connected();
             let mut sent = Vec::new();
             for i in 0..100u8 {
                 let message = [i; 100];
@@ -190,10 +196,7 @@ mod tests {
     #[test]
     fn a_large_burst_is_sent_while_written() {
         run_local(async {
-            let (a, b) = pair();
-            let (_, write) = split(a).expect("split a");
-            let (mut reader, _) = split(b).expect("split b");
-            let mut writer = CoalescingWriter::new(write);
+            let (mut writer, mut reader) = connected();
             let sent: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
             let write = async {
                 for chunk in sent.chunks(1000) {
