@@ -7,9 +7,10 @@
 # readelf), and the rustfmt and clippy components of the Rust toolchain.
 # Test-only tools, never product dependencies: tmux (the gui's end-to-end
 # test drives it), pkg-config (the prefix's .pc files are read with
-# PKG_CONFIG_LIBDIR), CMake (the toolchain.cmake test) and the openssl/zlib
-# headers (so the test that the depends capnp links neither runs where the
-# system would offer them).
+# PKG_CONFIG_LIBDIR) and the openssl/zlib headers (so the tests that the
+# depends capnp links neither, and that the system's zlib.pc stays
+# invisible, run where the system would offer them). No cmake: depends
+# builds its own (native_cmake) and the tests use that one.
 set -euo pipefail
 
 apt_packages=()
@@ -46,18 +47,3 @@ for component in rustfmt clippy; do
     echo "installing the Rust component $component"
     rustup component add "$component"
 done
-
-if ! command -v cmake >/dev/null; then
-    # From the machine's configured Python package index; a test tool only.
-    # A system Python that refuses (PEP 668) gets the flag that allows it:
-    # the cmake wheel is self-contained.
-    echo "installing cmake (tests: toolchain.cmake)"
-    python3 -m pip install --quiet cmake \
-        || python3 -m pip install --quiet --break-system-packages cmake
-    hash -r
-    command -v cmake >/dev/null || {
-        echo "cmake was installed but is not on PATH: add pip's script directory" \
-            "($(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')) to PATH" >&2
-        exit 1
-    }
-fi

@@ -36,6 +36,10 @@ enum Action {
         subject: String,
         var: String,
     },
+    /// Run one cmake package's configure/build/install from the step file
+    /// the builder wrote (the builder runs this in a child process).
+    #[command(hide = true)]
+    CmakeStep { file: PathBuf },
 }
 
 /// Options shared by `depends` and its subcommands.
@@ -51,6 +55,10 @@ pub struct DependsOptions {
     /// Leave out the IPC packages (monolithic build only).
     #[arg(long, global = true)]
     no_multiprocess: bool,
+    /// Include the opt-in C++ IPC set: Cap'n Proto's C++ libraries for the
+    /// host and the depends cmake (also CXX_IPC=1).
+    #[arg(long, global = true)]
+    cxx_ipc: bool,
     /// Parallel make jobs (default: number of cores).
     #[arg(short = 'j', long, global = true)]
     jobs: Option<usize>,
@@ -83,10 +91,24 @@ impl DependsOptions {
         }
     }
 
+    /// CXX_IPC from the flag, else the environment, else off.
+    pub fn cxx_ipc(&self) -> Result<bool> {
+        if self.cxx_ipc {
+            return Ok(true);
+        }
+        match std::env::var("CXX_IPC").as_deref() {
+            Err(_) | Ok("") | Ok("0") => Ok(false),
+            Ok("1") => Ok(true),
+            Ok(other) => anyhow::bail!("CXX_IPC={other:?} is not understood: use 1 or 0"),
+        }
+    }
+
     pub fn config(&self) -> Result<Config> {
         let root = workspace_root();
         let mut config = Config::new(&root, &self.host, BUILD_TRIPLE);
         config.multiprocess = self.multiprocess()?;
+        config.cxx_ipc = self.cxx_ipc()?;
+        config.cmake_driver = cmake_driver()?;
         if let Some(jobs) = self.jobs {
             config.jobs = jobs;
         }
@@ -99,8 +121,21 @@ impl DependsOptions {
     }
 }
 
+/// This program's hidden `depends cmake-step`, which the builder runs for
+/// each cmake package.
+pub fn cmake_driver() -> Result<Vec<std::ffi::OsString>> {
+    Ok(vec![
+        std::env::current_exe()?.into(),
+        "depends".into(),
+        "cmake-step".into(),
+    ])
+}
+
 impl DependsCmd {
     pub fn run(self) -> Result<()> {
+        if let Some(Action::CmakeStep { file }) = &self.action {
+            std::process::exit(kestrel_depends::cmake_step::main([file.clone().into()]));
+        }
         let depends = Depends::load(self.options.config()?, Progress::for_stderr())?;
         match self.action {
             None => {
@@ -133,6 +168,7 @@ impl DependsCmd {
                 }
             }
             Some(Action::Print { subject, var }) => println!("{}", depends.print(&subject, &var)?),
+            Some(Action::CmakeStep { .. }) => unreachable!("handled before loading"),
         }
         Ok(())
     }

@@ -111,10 +111,13 @@ pub fn cargo_with_prefix<'a>(sh: &'a Shell, subcommand: &str, host: &str) -> Cmd
     xshell::cmd!(sh, "{cargo} {subcommand} --config {config}")
 }
 
-/// The multiprocess depends prefix for this machine, built if it is not
-/// up to date (what the test and bench steps build against).
+/// The multiprocess depends prefix for this machine with the C++ IPC set
+/// (the cmake tests run the depends cmake), built if it is not up to date
+/// (what the test and bench steps build against).
 pub fn build_machine_depends(progress: Progress) -> anyhow::Result<RunReport> {
-    let config = Config::new(&workspace_root(), BUILD_TRIPLE, BUILD_TRIPLE);
+    let mut config = Config::new(&workspace_root(), BUILD_TRIPLE, BUILD_TRIPLE);
+    config.cxx_ipc = true;
+    config.cmake_driver = depends::cmake_driver()?;
     Depends::load(config, progress)?.run()
 }
 

@@ -58,15 +58,18 @@ impl TestCmd {
         steps.run("prerequisites (ci/install-prerequisites.sh)", || {
             Ok(cmd!(sh, "bash ci/install-prerequisites.sh").run()?)
         })?;
-        steps.run("depends (multiprocess) for the build machine", || {
-            let report = build_machine_depends(Progress::for_stderr())?;
-            if report.up_to_date {
-                println!("depends: up to date");
-            } else {
-                println!("depends: built [{}]", report.built.join(", "));
-            }
-            Ok(())
-        })?;
+        steps.run(
+            "depends (multiprocess, C++ IPC) for the build machine",
+            || {
+                let report = build_machine_depends(Progress::for_stderr())?;
+                if report.up_to_date {
+                    println!("depends: up to date");
+                } else {
+                    println!("depends: built [{}]", report.built.join(", "));
+                }
+                Ok(())
+            },
+        )?;
         let cargo = |subcommand: &str| cargo_with_prefix(sh, subcommand, BUILD_TRIPLE);
 
         if !self.no_lint {
@@ -95,7 +98,7 @@ impl TestCmd {
             )
         })?;
         total += steps.run(
-            "the depends-built capnp, and CMake reading toolchain.cmake",
+            "the depends-built capnp and C++ libraries, the depends CMake reading toolchain.cmake and building a cmake package",
             || {
                 run_tests(
                     cargo("test").args(["--package", "kestrel-depends"]).args([
@@ -103,6 +106,10 @@ impl TestCmd {
                         "native_capnp",
                         "--test",
                         "cmake_toolchain",
+                        "--test",
+                        "capnp_library",
+                        "--test",
+                        "pipeline",
                     ]),
                     &["--ignored"],
                 )

@@ -181,9 +181,12 @@ pub fn build(
         ("SOURCE_DATE_EPOCH", "0".into()),
     ];
 
-    let prefix = Path::new(BAKED_PREFIX)
-        .join(env.host_triple)
-        .join(package_prefix(spec.native));
+    // Without a trailing `/` (`join("")` would add one): `.pc` files and
+    // cmake name `<prefix>/lib`, which relocation must match whole.
+    let mut prefix = Path::new(BAKED_PREFIX).join(env.host_triple);
+    if spec.native {
+        prefix.push(package_prefix(true));
+    }
     // `make install` / cmake's install target write below
     // `<destdir>/<prefix>`; that subtree becomes the package's staging.
     let destdir = scratch.join("destdir");

@@ -4,9 +4,9 @@
 //! cross compiler is not installed here, so they are only rendered and
 //! parsed) name the cross compilers, system and linker.
 //!
-//! Ignored in a plain `cargo test`: they need `cmake` (a test tool, not a
-//! product dependency: `ci/install-prerequisites.sh` installs it) and the
-//! first one needs the prefix `cargo xtask depends` builds.
+//! Ignored in a plain `cargo test`: they run the depends cmake (never the
+//! system's), which `cargo xtask depends --cxx-ipc` builds, and the first one
+//! needs that prefix's capnp; `cargo xtask test` builds both first.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,7 +15,7 @@ use std::process::Command;
 
 use kestrel_depends::host::Compilers;
 use kestrel_depends::progress::Progress;
-use kestrel_depends::toolchain_files::{capnp_path, CARGO_FILE, CMAKE_FILE};
+use kestrel_depends::toolchain_files::{capnp_path, cmake_path, CARGO_FILE, CMAKE_FILE};
 use kestrel_depends::{Config, Depends};
 
 fn build_triple() -> String {
@@ -26,15 +26,20 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs cmake with `args` in `dir`; returns stdout + stderr (message()
-/// without STATUS goes to stderr).
+/// Runs the depends cmake with `args` in `dir`; returns stdout + stderr
+/// (message() without STATUS goes to stderr).
 fn cmake(dir: &Path, args: &[&std::ffi::OsStr]) -> String {
-    let out = Command::new("cmake")
+    let triple = build_triple();
+    let program = cmake_path(&workspace().join("depends").join(&triple));
+    let out = Command::new(&program)
         .current_dir(dir)
         .args(args)
         .output()
         .unwrap_or_else(|e| {
-            panic!("cannot run cmake ({e}): install it with `python3 -m pip install cmake`")
+            panic!(
+                "cannot run {} ({e}): build it with `cargo xtask depends --host {triple} --cxx-ipc`",
+                program.display()
+            )
         });
     let text = format!(
         "{}{}",
@@ -78,7 +83,7 @@ fn canonical(value: &str) -> PathBuf {
 }
 
 #[test]
-#[ignore = "needs cmake and the depends prefix; run by cargo xtask test"]
+#[ignore = "needs the depends prefix with CXX_IPC; run by cargo xtask test"]
 fn native_project_finds_detected_compilers_and_depends_capnp() {
     let triple = build_triple();
     let prefix = workspace().join("depends").join(&triple);
@@ -162,7 +167,7 @@ fn cmake_values(toolchain: &Path, names: &[&str]) -> BTreeMap<String, String> {
 }
 
 #[test]
-#[ignore = "needs cmake; run by cargo xtask test"]
+#[ignore = "needs the depends cmake (CXX_IPC); run by cargo xtask test"]
 fn aarch64_files_name_cross_compilers_system_and_linker() {
     let host = "aarch64-unknown-linux-gnu";
     // A temp workspace with this one's recipes and host files; rendering

@@ -3,20 +3,13 @@
 //! a minute or two of C++ compiling); `cargo xtask test` builds the prefix
 //! and then runs these with `--ignored`.
 
-use std::path::{Path, PathBuf};
+mod build_machine;
+
+use std::path::PathBuf;
 use std::process::Command;
 
 fn prefix() -> PathBuf {
-    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    let prefix = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../depends")
-        .join(&triple);
-    assert!(
-        prefix.join("manifest.json").is_file(),
-        "no depends prefix at {}: run `cargo xtask depends --host {triple}` first",
-        prefix.display()
-    );
-    prefix
+    build_machine::prefix("manifest.json", "")
 }
 
 fn run(cmd: &mut Command) -> String {

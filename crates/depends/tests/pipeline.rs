@@ -2,6 +2,8 @@
 //! configure/make/cc, real archives, a temp tree; no network (sources are
 //! put into the cache, fetching has its own tests).
 
+mod pkg_config;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +14,7 @@ use kestrel_depends::mirror::Mirrors;
 use kestrel_depends::pipeline::RunReport;
 use kestrel_depends::progress::Progress;
 use kestrel_depends::{Config, Depends};
+use pkg_config::pkg_config;
 
 const HOST: &str = "x86_64-unknown-linux-gnu";
 
@@ -461,27 +464,6 @@ fn add_library(tree: &Tree, name: &str) {
         "",
         "[build]\nstyle = \"autotools\"\nstaged_install = true\ncflags = [\"-DANSWER=42\"]\n",
     );
-}
-
-/// Runs pkg-config with the `[env]` of the prefix's `cargo-config.toml`
-/// (what a `-sys` crate's build script sees) or, without it, as the system
-/// has it.
-fn pkg_config(prefix: Option<&Path>, args: &[&str]) -> std::process::Output {
-    let mut cmd = std::process::Command::new("pkg-config");
-    cmd.args(args).env_remove("PKG_CONFIG_PATH");
-    if let Some(prefix) = prefix {
-        let cargo: toml::Value =
-            toml::from_str(&fs::read_to_string(prefix.join("cargo-config.toml")).unwrap()).unwrap();
-        for (key, value) in cargo["env"].as_table().unwrap() {
-            if key.starts_with("PKG_CONFIG") {
-                cmd.env(key, value["value"].as_str().unwrap());
-            }
-        }
-    } else {
-        cmd.env_remove("PKG_CONFIG_LIBDIR");
-    }
-    cmd.output()
-        .expect("pkg-config (ci/install-prerequisites.sh installs it)")
 }
 
 #[test]
