@@ -14,6 +14,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use atomic_write_file::AtomicWriteFile;
+
 use crate::hash::sha256d;
 use crate::primitives::{Block, MAX_BLOCK_SIZE};
 
@@ -207,13 +209,10 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(io_error("syncing directory", dir))
 }
 
-/// Writes `data` to `path` via a temporary file, fsync and rename.
+/// Writes `data` to `path` via a temporary file, fsync, rename and an
+/// fsync of the directory.
 fn write_file_atomically(path: &Path, data: &[u8]) -> Result<(), StoreError> {
-    let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp).map_err(io_error("creating", &tmp))?;
-    file.write_all(data)
-        .and_then(|_| file.sync_all())
-        .map_err(io_error("writing", &tmp))?;
-    fs::rename(&tmp, path).map_err(io_error("renaming to", path))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    let mut file = AtomicWriteFile::open(path).map_err(io_error("creating", path))?;
+    file.write_all(data).map_err(io_error("writing", path))?;
+    file.commit().map_err(io_error("replacing", path))
 }

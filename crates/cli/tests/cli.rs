@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kestrel_node::node_process::{free_port, NodeProcess};
+use kestrel_functional::node::free_port;
+use kestrel_functional::node_process::NodeProcess;
 
 const CLI: &str = env!("CARGO_BIN_EXE_kestrel-cli");
 
@@ -71,7 +72,7 @@ fn commands_print_like_bitcoin_cli() {
 #[test]
 fn rpcwait_waits_for_the_node_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port().unwrap();
+    let port = free_port();
     let waiting = Command::new(CLI)
         .arg(format!("-datadir={}", dir.path().display()))
         .arg(format!("-rpcport={port}"))
@@ -87,7 +88,7 @@ fn rpcwait_waits_for_the_node_to_start() {
 #[test]
 fn missing_node_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port().unwrap();
+    let port = free_port();
     let stderr = failed(cli(dir.path(), port, &["getblockcount"]));
     assert!(stderr.contains("No authentication cookie"), "{stderr}");
     // A cookie left by a node that died: nothing listens.

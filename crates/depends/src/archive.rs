@@ -6,6 +6,7 @@ use std::io::{self, BufReader, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
+use atomic_write_file::AtomicWriteFile;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::{Compression, GzBuilder};
@@ -140,7 +141,8 @@ fn safe_relative(path: &Path) -> Option<PathBuf> {
 /// Packs the tree under `root` into `out` so that the same tree always gives
 /// the same bytes: entries sorted by path, fixed mtime, uid/gid 0, no user
 /// names, modes reduced to 0755/0644, a gzip header without name or time.
-/// Writes a temp file beside `out` and renames it into place.
+/// Writes a temp file beside `out` and renames it into place (synced, and
+/// the directory too).
 pub fn pack_deterministic(root: &Path, out: &Path) -> Result<(), ArchiveError> {
     let write_err = |source| ArchiveError::Write {
         path: out.to_owned(),
@@ -148,12 +150,12 @@ pub fn pack_deterministic(root: &Path, out: &Path) -> Result<(), ArchiveError> {
     };
     let dir = out.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(write_err)?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
+    let tmp = AtomicWriteFile::open(out).map_err(write_err)?;
     {
-        let gz: GzEncoder<BufWriter<&File>> = GzBuilder::new()
+        let gz: GzEncoder<BufWriter<&AtomicWriteFile>> = GzBuilder::new()
             .mtime(0)
             .operating_system(3) // Unix, regardless of the packing machine
-            .write(BufWriter::new(tmp.as_file()), Compression::default());
+            .write(BufWriter::new(&tmp), Compression::default());
         let mut builder = tar::Builder::new(gz);
         builder.mode(HeaderMode::Deterministic);
         builder.follow_symlinks(false);
@@ -164,9 +166,7 @@ pub fn pack_deterministic(root: &Path, out: &Path) -> Result<(), ArchiveError> {
         let gz = builder.into_inner().map_err(write_err)?;
         gz.finish().map_err(write_err)?.flush().map_err(write_err)?;
     }
-    tmp.as_file().sync_all().map_err(write_err)?;
-    tmp.persist(out).map_err(|e| write_err(e.error))?;
-    Ok(())
+    tmp.commit().map_err(write_err)
 }
 
 fn append_entry<W: Write>(

@@ -1,11 +1,11 @@
 //! Host settings (`toolchains/<triple>.toml`) and compiler detection.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use atomic_write_file::AtomicWriteFile;
 use serde::{Deserialize, Serialize};
-
-use crate::fsutil::write_atomically;
 
 /// What `toolchains/<triple>.toml` says about a host triple.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,10 +229,20 @@ fn which(program: &Path) -> Option<PathBuf> {
     if program.components().count() > 1 {
         return std::fs::canonicalize(program).ok();
     }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
+    which::which(program)
+        .ok()
         .and_then(|p| std::fs::canonicalize(p).ok())
+}
+
+/// Writes `bytes` to `path` so that readers see the old file or the whole
+/// new one, never a part (synced, renamed, the directory synced).
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = AtomicWriteFile::open(path)?;
+    file.write_all(bytes)?;
+    file.commit()
 }
 
 #[derive(Serialize, Deserialize)]

@@ -13,7 +13,6 @@ pub mod archive;
 pub mod builder;
 pub mod cmake_step;
 pub mod fetch;
-pub mod fsutil;
 pub mod host;
 pub mod install;
 pub mod lock;

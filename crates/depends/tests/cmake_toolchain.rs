@@ -70,10 +70,7 @@ fn resolved(program: &Path) -> PathBuf {
     let found = if program.components().count() > 1 {
         program.to_owned()
     } else {
-        std::env::split_paths(&std::env::var_os("PATH").unwrap())
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| panic!("{} is not on PATH", program.display()))
+        which::which(program).unwrap_or_else(|e| panic!("{}: {e}", program.display()))
     };
     fs::canonicalize(&found).unwrap_or_else(|e| panic!("{}: {e}", found.display()))
 }

@@ -50,10 +50,7 @@ impl Amount {
 
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs();
-        let coin = COIN as u64;
-        write!(f, "{sign}{}.{:08}", abs / coin, abs % coin)
+        f.write_str(&kestrel_common::amount::format_amount(self.0))
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::binaries::{node_binary, Build, NodeBinary};
 use crate::node::{tail, wait_for_exit, TestNode};
-use crate::process::{mentioning, send_signal, ProcessInfo};
+use crate::process::{mentioning, send_signal, ProcessInfo, Signal};
 use crate::wait::{try_wait_until, TimedOut, DEFAULT_TIMEOUT};
 
 /// How long processes of a test may take to vanish once its nodes exited
@@ -62,7 +62,7 @@ impl TestProcess {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let _ = send_signal(child.id() as i32, libc::SIGTERM);
+        let _ = send_signal(child.id() as i32, Signal::TERM);
         if wait_for_exit(&mut child, HELPER_TERM_TIMEOUT).is_err() {
             let _ = child.kill();
             let _ = child.wait();
@@ -226,7 +226,7 @@ impl TestFramework {
                     orphan.parent,
                     orphan.command()
                 ));
-                let _ = send_signal(orphan.pid, libc::SIGKILL);
+                let _ = send_signal(orphan.pid, Signal::KILL);
             }
         }
         problems

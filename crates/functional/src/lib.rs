@@ -26,13 +26,15 @@ pub mod amount;
 pub mod binaries;
 pub mod framework;
 pub mod node;
+pub mod node_process;
 pub mod process;
-pub mod rpc;
 pub mod wait;
 
 pub use amount::{Amount, COIN};
 pub use binaries::{node_binary, Build};
 pub use framework::{sync_blocks, TestFramework};
+pub use kestrel_rpc::auth::RpcAuth;
+pub use kestrel_rpc::client::{CallError, HttpReply, RpcClient};
+pub use kestrel_rpc::RpcError;
 pub use node::{TestNode, Unspent, WalletTransaction};
-pub use rpc::{CallError, Credentials, RpcClient, RpcError};
 pub use wait::{wait_until, DEFAULT_TIMEOUT};

@@ -13,9 +13,11 @@ use serde_json::{json, Value};
 
 use crate::amount::Amount;
 use crate::binaries::{cli_binary, NodeBinary};
-use crate::process::{descendants, send_signal, ProcessInfo};
-use crate::rpc::{CallError, Credentials, RpcClient, RpcError};
+use crate::process::{descendants, send_signal, ProcessInfo, Signal};
 use crate::wait::{try_wait_until, TimedOut};
+use kestrel_rpc::auth::RpcAuth;
+use kestrel_rpc::client::{CallError, RpcClient};
+use kestrel_rpc::RpcError;
 
 /// How long a node may take to answer RPC after it was spawned.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -25,6 +27,9 @@ pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 const PORT_ATTEMPTS: usize = 5;
 /// What the node says when its RPC port is taken (startup.rs).
 const PORT_IN_USE: &str = "Unable to bind the RPC server";
+/// How long one call may take before the test gives up on it: generous,
+/// since debug builds mine slowly and the machine is shared.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Why a start failed.
 #[derive(Debug)]
@@ -253,9 +258,9 @@ impl TestNode {
             // A cookie left by a killed run may be read before the new one
             // is written: its calls get 401 and the loop reads again.
             if let Ok(text) = std::fs::read_to_string(self.cookie_path()) {
-                if let Ok(credentials) = Credentials::from_cookie(&text) {
-                    let client = RpcClient::new(self.rpc_port, Some(credentials));
-                    if client.try_call("getblockcount", json!([])).is_ok() {
+                if let Some(auth) = RpcAuth::from_cookie(&text) {
+                    let client = self.rpc_with_credentials(Some(auth));
+                    if client.call("getblockcount", &[]).is_ok() {
                         self.rpc = Some(client);
                         return Ok(());
                     }
@@ -302,13 +307,21 @@ impl TestNode {
     }
 
     /// A client of this node's port with other credentials (or none).
-    pub fn rpc_with_credentials(&self, credentials: Option<Credentials>) -> RpcClient {
-        RpcClient::new(self.rpc_port, credentials)
+    pub fn rpc_with_credentials(&self, auth: Option<RpcAuth>) -> RpcClient {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.rpc_port));
+        RpcClient::with_auth(addr, auth, Some(CALL_TIMEOUT))
     }
 
-    /// Calls `method` with `params` (array or object).
+    /// Calls `method` with `params` (array or object): its result, or the
+    /// JSON-RPC error the test may check. A failure below JSON-RPC (no
+    /// connection, HTTP error) panics, since no scenario expects one
+    /// through this call.
     pub fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
-        self.rpc().call(method, params)
+        match self.rpc().call_with(method, params) {
+            Ok(result) => Ok(result),
+            Err(CallError::Rpc(error)) => Err(error),
+            Err(other) => panic!("node{}: {method}: {other}", self.index),
+        }
     }
 
     /// Calls `method`, failing the test if it errs: for steps whose result
@@ -341,7 +354,7 @@ impl TestNode {
     pub fn terminate(&mut self) {
         self.record_descendants();
         let pid = self.pid().expect("node is running");
-        send_signal(pid, libc::SIGTERM).expect("SIGTERM sent");
+        send_signal(pid, Signal::TERM).expect("SIGTERM sent");
         self.wait_for_clean_exit("SIGTERM");
     }
 
@@ -415,7 +428,7 @@ impl TestNode {
                     self.index
                 ));
             }
-            let _ = send_signal(pid, libc::SIGTERM);
+            let _ = send_signal(pid, Signal::TERM);
             status = wait_for_exit(&mut child, SHUTDOWN_TIMEOUT).ok();
         }
         let status = match status {
@@ -445,10 +458,9 @@ impl TestNode {
     pub(crate) fn request_stop(&mut self) -> bool {
         self.record_descendants();
         match &self.rpc {
-            Some(rpc) if self.process.is_some() => !matches!(
-                rpc.try_call("stop", json!([])),
-                Err(CallError::Transport(_))
-            ),
+            Some(rpc) if self.process.is_some() => {
+                !matches!(rpc.call("stop", &[]), Err(CallError::Connect { .. }))
+            }
             _ => false,
         }
     }

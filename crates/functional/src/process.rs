@@ -1,8 +1,11 @@
 //! Processes as /proc shows them, and signals: what the teardown needs to
-//! stop nodes and prove that nothing of a test is left running.
+//! stop nodes and prove that nothing of a test is left running. The one
+//! place the tests read /proc.
 
 use std::io;
 use std::path::Path;
+
+pub use rustix::process::Signal;
 
 /// One process, identified by pid and start time (a pid alone may be
 /// reused once the process is gone).
@@ -76,6 +79,19 @@ pub fn all_processes() -> Vec<ProcessInfo> {
         .collect()
 }
 
+/// The children of `pid`, zombies included (they are not reaped yet).
+pub fn children(pid: i32) -> Vec<ProcessInfo> {
+    all_processes()
+        .into_iter()
+        .filter(|p| p.parent == pid)
+        .collect()
+}
+
+/// Whether a process `pid` exists (a zombie counts: it is not reaped yet).
+pub fn exists(pid: i32) -> bool {
+    ProcessInfo::read(pid).is_some()
+}
+
 /// The running descendants of `pid` (children, their children, ...).
 pub fn descendants(pid: i32) -> Vec<ProcessInfo> {
     let all = all_processes();
@@ -99,14 +115,21 @@ pub fn mentioning(text: &str) -> Vec<ProcessInfo> {
         .collect()
 }
 
-/// Sends `signal` (e.g. `libc::SIGTERM`) to `pid`.
-pub fn send_signal(pid: i32, signal: libc::c_int) -> io::Result<()> {
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    if unsafe { libc::kill(pid, signal) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+/// Sends `signal` (e.g. [`Signal::TERM`]) to `pid`.
+pub fn send_signal(pid: i32, signal: Signal) -> io::Result<()> {
+    let target = rustix::process::Pid::from_raw(pid).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{pid} is not a process id"),
+        )
+    })?;
+    rustix::process::kill_process(target, signal).map_err(|e| {
+        // Named as kill(1) names it: `kill -TERM 42`.
+        // (rustix's Debug says `"Signal::TERM"`, quotes included).
+        let name = format!("{signal:?}");
+        let name = name.trim_matches('"').trim_start_matches("Signal::");
+        io::Error::new(e.kind(), format!("kill -{name} {pid} failed: {e}"))
+    })
 }
 
 #[cfg(test)]
@@ -138,8 +161,27 @@ mod tests {
         let info = found.expect("the child is listed");
         assert!(info.is_running());
         assert_eq!(info.cmdline, ["sleep", "30"]);
-        send_signal(pid, libc::SIGKILL).unwrap();
+        send_signal(pid, Signal::KILL).unwrap();
         child.wait().unwrap();
         assert!(!info.is_running());
+    }
+
+    #[test]
+    fn children_are_found_and_gone_once_reaped() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let this = std::process::id() as i32;
+        // Other tests of this process may have children of their own.
+        assert!(children(this).iter().any(|p| p.pid == pid));
+        assert!(exists(pid));
+        send_signal(pid, Signal::KILL).unwrap();
+        child.wait().unwrap();
+        assert!(!exists(pid));
+        assert!(!children(this).iter().any(|p| p.pid == pid));
+        let err = send_signal(pid, Signal::TERM).unwrap_err();
+        assert!(err.to_string().contains("kill -TERM"), "{err}");
     }
 }

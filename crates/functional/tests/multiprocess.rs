@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use kestrel_functional::process::ProcessInfo;
+use kestrel_functional::process::{ProcessInfo, Signal};
 use kestrel_functional::{
     node_binary, wait_until, Amount, Build, TestFramework, TestNode, DEFAULT_TIMEOUT,
 };
@@ -112,7 +112,7 @@ fn killed_wallet_process_leaves_chain_rpcs_working() {
     assert_eq!(node.getbalance(), Amount::coins(50));
 
     let wallet = wallet_process(node);
-    kestrel_functional::process::send_signal(wallet.pid, libc::SIGKILL).unwrap();
+    kestrel_functional::process::send_signal(wallet.pid, Signal::KILL).unwrap();
     // The node notices, reaps it (no zombie), and turns wallet RPCs off.
     wait_until(
         "the node to reap its killed wallet",

@@ -12,10 +12,12 @@
 //!   cargo test --config depends/x86_64-unknown-linux-gnu/cargo-config.toml \
 //!       -p kestrel-gui --features e2e --test e2e
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use kestrel_functional::node::free_port;
+use kestrel_functional::process::{self, send_signal, Signal};
 
 const GUI: &str = env!("CARGO_BIN_EXE_kestrel-gui");
 /// Upper bound for the gui to show something; the test fails rather than
@@ -139,36 +141,18 @@ impl Drop for Tmux {
             .output();
         // After a failure: do not leave this test's node behind.
         for pid in node_processes(&self.datadir) {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).output();
+            let _ = send_signal(pid, Signal::KILL);
         }
     }
 }
 
 /// Pids of the kestrel-node and kestrel-wallet processes on `datadir`.
-fn node_processes(datadir: &Path) -> Vec<u32> {
-    let datadir = datadir.to_string_lossy().into_owned();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let ours = matches!(comm.trim(), "kestrel-node" | "kestrel-wallet")
-                && String::from_utf8_lossy(&cmdline).contains(&datadir);
-            ours.then_some(pid)
-        })
+fn node_processes(datadir: &Path) -> Vec<i32> {
+    process::mentioning(&datadir.to_string_lossy())
+        .into_iter()
+        .filter(|p| matches!(p.name.as_str(), "kestrel-node" | "kestrel-wallet"))
+        .map(|p| p.pid)
         .collect()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The `Balance:` value on the overview.
@@ -322,10 +306,7 @@ fn an_attached_gui_leaves_the_node_running() {
         "kestrel-node and its wallet should outlive an attached gui: {running:?}"
     );
 
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(node.id().to_string())
-        .output();
+    send_signal(node.id() as i32, Signal::TERM).expect("SIGTERM sent");
     let status = node.wait().expect("kestrel-node exits");
     assert!(status.success(), "kestrel-node after SIGTERM: {status}");
     let left = node_processes(&datadir);

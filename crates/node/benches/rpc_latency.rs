@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kestrel_chain::PrivateKey;
-use kestrel_node::node_process::NodeProcess;
+use kestrel_functional::node_process::NodeProcess;
 use kestrel_rpc::client::RpcClient;
 use serde_json::{json, Value};
 

@@ -6,7 +6,6 @@
 
 pub mod lock;
 pub mod node_interface;
-pub mod node_process;
 pub mod rpc_chain;
 pub mod startup;
 

@@ -19,7 +19,7 @@ use kestrel_common::args::{help_text, Args, OptionSpec};
 use kestrel_common::config::{self, NodeConfig};
 use kestrel_common::datadir::{wallet_path, DEFAULT_WALLET};
 use kestrel_rpc::auth::{CookieFile, RpcAuth};
-use kestrel_rpc::dispatch::{EchoIpc, RpcContext};
+use kestrel_rpc::methods::{EchoIpc, RpcContext};
 use kestrel_rpc::shutdown::Shutdown;
 use kestrel_rpc::wallet_slot::WalletSlot;
 

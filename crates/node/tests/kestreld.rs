@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use kestrel_chain::PrivateKey;
-use kestrel_node::node_process::NodeProcess;
+use kestrel_functional::node_process::NodeProcess;
 use kestrel_rpc::auth::RpcAuth;
 use kestrel_rpc::client::{CallError, RpcClient};
 use serde_json::json;

@@ -11,7 +11,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use kestrel_chain::PrivateKey;
-use kestrel_node::node_process::{child_pids, process_exists, send_signal, NodeProcess};
+use kestrel_functional::node_process::NodeProcess;
+use kestrel_functional::process::{self, send_signal, Signal};
 use kestrel_rpc::client::CallError;
 use serde_json::{json, Value};
 
@@ -32,15 +33,14 @@ fn foreign_address() -> String {
 
 /// The one `kestrel-wallet -ipcfd` child of `node`.
 fn wallet_child(node: &NodeProcess) -> u32 {
-    let children = child_pids(node.pid()).unwrap();
+    let children = process::children(node.pid() as i32);
     assert_eq!(children.len(), 1, "children of kestrel-node: {children:?}");
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", children[0])).unwrap();
-    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let cmdline = children[0].command();
     assert!(
         cmdline.contains("kestrel-wallet") && cmdline.contains("-ipcfd="),
         "{cmdline}"
     );
-    children[0]
+    children[0].pid as u32
 }
 
 fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
@@ -65,7 +65,10 @@ fn stop_cleanly(mut node: NodeProcess, wallet_pid: u32, datadir: &Path) {
     let status = node.wait_timeout(WAIT).unwrap().expect("node exits");
     assert!(status.success(), "{status}: {}", node.stderr());
     // The node reaps its child before it exits.
-    assert!(!process_exists(wallet_pid), "orphan wallet {wallet_pid}");
+    assert!(
+        !process::exists(wallet_pid as i32),
+        "orphan wallet {wallet_pid}"
+    );
     assert!(!node.cookie_path().exists());
     assert!(!datadir.join("regtest/sockets/node.sock").exists());
 }
@@ -134,9 +137,9 @@ fn a_killed_wallet_process_leaves_chain_rpcs_working() {
     let address = node.call("getnewaddress", &[]);
     node.call("generatetoaddress", &[json!(1), address.clone()]);
 
-    send_signal(wallet_pid, "KILL").unwrap();
+    send_signal(wallet_pid as i32, Signal::KILL).unwrap();
     wait_until("the node to reap its wallet process", || {
-        !process_exists(wallet_pid)
+        !process::exists(wallet_pid as i32)
     });
     let (code, message) = rpc_error(node.try_call("getbalance", &[]));
     assert_eq!(code, -18, "{message}");
@@ -281,13 +284,16 @@ fn wallets_attach_with_ipcconnect_and_exit_when_the_node_is_interrupted() {
     side.line_with("height 102: balance 3.00000000");
     other.line_with("height 102: balance 4.00000000");
 
-    node.signal("INT").unwrap();
+    node.signal(Signal::INT).unwrap();
     let status = node
         .wait_timeout(WAIT)
         .unwrap()
         .expect("node exits on SIGINT");
     assert!(status.success(), "{status}");
-    assert!(!process_exists(node_wallet), "orphan wallet {node_wallet}");
+    assert!(
+        !process::exists(node_wallet as i32),
+        "orphan wallet {node_wallet}"
+    );
     assert!(!socket.exists(), "socket left behind");
     for wallet in [&mut side, &mut other] {
         wallet.line_with("went away");
@@ -309,7 +315,7 @@ fn an_attached_wallet_stops_on_sigterm_and_keeps_its_coins() {
     let address = receive_address(&wallet.line_with("attached"));
     node.call("generatetoaddress", &[json!(101), json!(address)]);
     wallet.line_with("height 101: balance 50.00000000");
-    send_signal(wallet.child.id(), "TERM").unwrap();
+    send_signal(wallet.child.id() as i32, Signal::TERM).unwrap();
     wallet.line_with("Terminate signal received");
     assert!(wallet.wait_exit().success());
 
@@ -317,7 +323,7 @@ fn an_attached_wallet_stops_on_sigterm_and_keeps_its_coins() {
     assert_eq!(node.call("getbalance", &[]), json!(0.0));
     let mut wallet = AttachedWallet::start(&args);
     assert!(wallet.line_with("attached").contains("balance 50.00000000"));
-    send_signal(wallet.child.id(), "INT").unwrap();
+    send_signal(wallet.child.id() as i32, Signal::INT).unwrap();
     assert!(wallet.wait_exit().success());
     stop_cleanly(node, node_wallet, dir.path());
 }
@@ -439,7 +445,7 @@ fn an_attached_process_gets_the_nodes_chain_and_node() {
         .unwrap()
         .expect("node exits on Node.stop");
     assert!(status.success(), "{status}");
-    assert!(!process_exists(node_wallet));
+    assert!(!process::exists(node_wallet as i32));
     assert!(connection.wait_closed(WAIT).is_some());
     assert!(chain.tip().is_err());
 }

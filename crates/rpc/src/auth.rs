@@ -7,6 +7,11 @@ use std::io;
 use std::io::Write;
 #[cfg(feature = "server")]
 use std::os::unix::fs::OpenOptionsExt;
+
+#[cfg(feature = "server")]
+use atomic_write_file::unix::OpenOptionsExt as _;
+#[cfg(feature = "server")]
+use atomic_write_file::AtomicWriteFile;
 use std::path::Path;
 #[cfg(feature = "server")]
 use std::path::PathBuf;
@@ -40,6 +45,13 @@ impl RpcAuth {
         constant_time_eq(&decoded, self.user_password.as_bytes())
     }
 
+    /// The credentials a cookie file holds (`__cookie__:<hex>`); `None`
+    /// when `text` is not `user:password`.
+    pub fn from_cookie(text: &str) -> Option<RpcAuth> {
+        let (user, password) = text.trim().split_once(':')?;
+        Some(RpcAuth::new(user, password))
+    }
+
     /// The `Authorization` header value a client sends.
     pub fn header(&self) -> String {
         format!(
@@ -64,23 +76,19 @@ pub struct CookieFile {
 
 #[cfg(feature = "server")]
 impl CookieFile {
-    /// Writes a fresh cookie at `path` (through a temporary file and a
-    /// rename, so a reader never sees a partial one) and returns the
-    /// credentials it holds.
+    /// Writes a fresh cookie at `path` (through a temporary file, mode 0600
+    /// from the start, and a rename, so a reader never sees a partial one)
+    /// and returns the credentials it holds.
     pub fn create(path: &Path) -> io::Result<(CookieFile, RpcAuth)> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(io::Error::other)?;
         let password = hex::encode(secret);
-        let tmp = path.with_extension("tmp");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
+        let mut file = AtomicWriteFile::options()
             .mode(0o600)
-            .open(&tmp)?;
+            .preserve_mode(false)
+            .open(path)?;
         file.write_all(format!("{COOKIE_USER}:{password}").as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
+        file.commit()?;
         Ok((
             CookieFile {
                 path: path.to_path_buf(),
@@ -98,7 +106,7 @@ impl CookieFile {
 /// Reads the credentials a running server wrote to its cookie file.
 pub fn read_cookie(path: &Path) -> io::Result<RpcAuth> {
     let text = std::fs::read_to_string(path)?;
-    let (user, password) = text.trim().split_once(':').ok_or_else(|| {
+    RpcAuth::from_cookie(&text).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
@@ -106,8 +114,7 @@ pub fn read_cookie(path: &Path) -> io::Result<RpcAuth> {
                 path.display()
             ),
         )
-    })?;
-    Ok(RpcAuth::new(user, password))
+    })
 }
 
 #[cfg(test)]
@@ -148,6 +155,14 @@ mod tests {
         drop(cookie);
         second.remove().unwrap();
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn cookie_credentials() {
+        let auth = RpcAuth::from_cookie("__cookie__:abc:def\n").unwrap();
+        assert!(auth.accepts(Some(&RpcAuth::new("__cookie__", "abc:def").header())));
+        assert_eq!(RpcAuth::new("a", "b").header(), "Basic YTpi");
+        assert!(RpcAuth::from_cookie("garbage").is_none());
     }
 
     #[test]

@@ -9,27 +9,15 @@ pub mod auth;
 pub mod client;
 
 #[cfg(feature = "server")]
-mod blockchain;
-#[cfg(feature = "server")]
-mod control;
-#[cfg(feature = "server")]
-pub mod dispatch;
-#[cfg(feature = "server")]
-mod mining;
+pub mod methods;
 #[cfg(feature = "server")]
 pub mod node_chain;
-#[cfg(feature = "server")]
-mod params;
 #[cfg(feature = "server")]
 pub mod protocol;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod shutdown;
-#[cfg(feature = "server")]
-mod util;
-#[cfg(feature = "server")]
-mod wallet;
 #[cfg(feature = "server")]
 pub mod wallet_slot;
 

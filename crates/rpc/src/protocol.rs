@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use kestrel_common::json::to_compact;
 
-use crate::dispatch::{dispatch, RpcContext};
+use crate::methods::{dispatch, RpcContext};
 use crate::*;
 
 /// What goes back over HTTP.

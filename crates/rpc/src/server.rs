@@ -11,7 +11,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::auth::RpcAuth;
-use crate::dispatch::RpcContext;
+use crate::methods::RpcContext;
 use crate::protocol::handle_body;
 
 /// Largest request body accepted (bitcoind allows 32 MB; our calls are

@@ -8,7 +8,7 @@ use std::time::Instant;
 use kestrel_interfaces::{Amount, Hash256, Tip, Unspent, Wallet, WalletTx};
 use serde_json::Value;
 
-use crate::dispatch::{dispatch, RpcContext};
+use crate::methods::{dispatch, RpcContext};
 use crate::node_chain::{BlockInfo, MempoolEntry, NodeChain};
 use crate::shutdown::Shutdown;
 use crate::wallet_slot::WalletSlot;

@@ -6,11 +6,13 @@
 //! The file holds private keys, so it is readable by its owner only (0600),
 //! like bitcoind's wallet files under its default umask.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use atomic_write_file::unix::OpenOptionsExt as _;
+use atomic_write_file::AtomicWriteFile;
 use kestrel_chain::PrivateKey;
 use serde::{Deserialize, Serialize};
 
@@ -121,7 +123,8 @@ impl WalletFile {
         Ok((file, keys))
     }
 
-    /// Replaces the file with `keys`: temp file, fsync, rename, fsync dir.
+    /// Replaces the file with `keys`: temp file (mode 0600 from the start),
+    /// fsync, rename, fsync of the directory.
     pub(crate) fn save(&self, keys: &[StoredKey]) -> Result<(), FileError> {
         let contents = FileContents {
             format: FORMAT_VERSION,
@@ -134,7 +137,6 @@ impl WalletFile {
                 .collect(),
         };
         let json = serde_json::to_vec_pretty(&contents).expect("wallet contents serialize");
-        let tmp = self.path.with_extension("json.tmp");
         let io_err = |action| {
             move |source| FileError::Io {
                 action,
@@ -142,23 +144,16 @@ impl WalletFile {
                 source,
             }
         };
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
+        // A fresh temp file each time: nothing of an old one (a crash's
+        // leftover) passes on, and the old file's mode is not copied.
+        let mut file = AtomicWriteFile::options()
             .mode(FILE_MODE)
-            .open(&tmp)
+            .preserve_mode(false)
+            .open(&self.path)
             .map_err(io_err("creating a temporary copy of"))?;
-        // `mode` applies only to a new file; a temp file left by a crash
-        // keeps its old mode unless set here.
-        file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
-            .and_then(|_| file.write_all(&json))
-            .and_then(|_| file.sync_all())
+        file.write_all(&json)
             .map_err(io_err("writing a temporary copy of"))?;
-        fs::rename(&tmp, &self.path).map_err(io_err("replacing"))?;
-        File::open(parent_dir(&self.path))
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_err("syncing the directory of"))
+        file.commit().map_err(io_err("replacing"))
     }
 }
 

@@ -4,7 +4,6 @@
 
 use kestrel_functional::process::ProcessInfo;
 use kestrel_functional::{CallError, TestFramework, TestNode};
-use serde_json::json;
 
 /// Shuts `node` down with `shut_down` and checks what a clean shutdown
 /// leaves: the stop/terminate helpers already asserted exit code 0.
@@ -16,8 +15,8 @@ fn assert_clean_shutdown(node: &mut TestNode, shut_down: fn(&mut TestNode)) {
     assert!(!node.cookie_path().exists(), "cookie left behind");
     assert!(
         matches!(
-            rpc.try_call("getblockcount", json!([])),
-            Err(CallError::Transport(_))
+            rpc.call("getblockcount", &[]),
+            Err(CallError::Connect { .. })
         ),
         "RPC still answers after shutdown"
     );

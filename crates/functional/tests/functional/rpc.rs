@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use kestrel_functional::{CallError, Credentials, TestFramework};
+use kestrel_functional::{CallError, RpcAuth, TestFramework};
 use serde_json::json;
 
 #[test]
@@ -45,16 +45,14 @@ fn requests_without_the_right_credentials_get_401() {
     assert_eq!(anonymous.post(request).unwrap().status, 401);
 
     let cookie = std::fs::read_to_string(node.cookie_path()).unwrap();
-    let right = Credentials::from_cookie(&cookie).unwrap();
-    let wrong = Credentials {
-        password: format!("{}0", right.password),
-        ..right.clone()
-    };
+    let right = RpcAuth::from_cookie(&cookie).unwrap();
+    // The cookie's password with one more character.
+    let wrong = RpcAuth::from_cookie(&format!("{}0", cookie.trim())).unwrap();
     let err = node
         .rpc_with_credentials(Some(wrong))
-        .try_call("getblockcount", json!([]))
+        .call("getblockcount", &[])
         .unwrap_err();
-    assert!(matches!(err, CallError::Http { status: 401, .. }), "{err}");
+    assert!(matches!(err, CallError::Unauthorized), "{err}");
     // The cookie's own credentials are accepted.
     let reply = node
         .rpc_with_credentials(Some(right))

@@ -1,7 +1,7 @@
 //! Two nodes in one test. Nodes have no P2P, so they share only the regtest
 //! genesis: what one mines, sends or owns, the other never sees.
 
-use kestrel_functional::{sync_blocks, Amount, CallError, Credentials, TestFramework};
+use kestrel_functional::{sync_blocks, Amount, CallError, RpcAuth, TestFramework};
 use serde_json::json;
 
 #[test]
@@ -42,8 +42,8 @@ fn two_nodes_keep_separate_chains_and_wallets() {
     // Each node has its own cookie: A's does not open B.
     let a_cookie = std::fs::read_to_string(a.cookie_path()).unwrap();
     let err = b
-        .rpc_with_credentials(Some(Credentials::from_cookie(&a_cookie).unwrap()))
-        .try_call("getblockcount", json!([]))
+        .rpc_with_credentials(Some(RpcAuth::from_cookie(&a_cookie).unwrap()))
+        .call("getblockcount", &[])
         .unwrap_err();
-    assert!(matches!(err, CallError::Http { status: 401, .. }), "{err}");
+    assert!(matches!(err, CallError::Unauthorized), "{err}");
 }

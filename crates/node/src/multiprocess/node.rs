@@ -31,7 +31,7 @@ use kestrel_ipc::{
 use kestrel_common::args::Args;
 use kestrel_common::config::NodeConfig;
 use kestrel_common::datadir::DEFAULT_WALLET;
-use kestrel_rpc::dispatch::EchoIpc;
+use kestrel_rpc::methods::EchoIpc;
 use kestrel_rpc::wallet_slot::WalletSlot;
 
 use crate::startup::WalletProvider;

@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use crate::dispatch::{all_methods, find_method, method, opt, usage, Method, RpcContext};
-use crate::params::Params;
+use crate::methods::params::Params;
+use crate::methods::{all_methods, find_method, method, opt, usage, Method, RpcContext};
 use crate::RpcError;
 
 #[rustfmt::skip]

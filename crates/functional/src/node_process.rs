@@ -1,17 +1,22 @@
-//! Drives a node executable as a child process: start it on a free port in
-//! a datadir, wait until its RPC answers, call it, stop it. Used by the
-//! integration tests of the node and the cli, and by test frameworks.
+//! One node executable as a bare child process, for the integration tests
+//! of kestrel-node, kestrel-cli and the benchmarks: start it on a port in a
+//! datadir, wait until its RPC answers, call it, signal it, stop it. (The
+//! scenarios use [`crate::TestNode`], which adds logs kept on failure,
+//! restarts and the orphan check.)
 
 use std::io::{self, Read};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
+use kestrel_common::datadir::DataDir;
 use kestrel_rpc::auth::{read_cookie, RpcAuth};
 use kestrel_rpc::client::{CallError, RpcClient};
+use serde_json::Value;
+
+use crate::node::free_port;
+use crate::process::{send_signal, Signal};
 
 /// How long a node may take to start answering RPC.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -25,13 +30,6 @@ pub struct NodeProcess {
     user_password: Option<RpcAuth>,
 }
 
-/// A port nothing listens on right now.
-pub fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
-
 impl NodeProcess {
     /// Starts `binary -datadir=<datadir> -rpcport=<free port> <extra_args>`
     /// and waits until it answers `getblockcount`. `user_password` must
@@ -42,7 +40,7 @@ impl NodeProcess {
         extra_args: &[&str],
         user_password: Option<RpcAuth>,
     ) -> io::Result<NodeProcess> {
-        NodeProcess::start_on_port(binary, datadir, free_port()?, extra_args, user_password)
+        NodeProcess::start_on_port(binary, datadir, free_port(), extra_args, user_password)
     }
 
     /// [`NodeProcess::start`] on a chosen RPC port.
@@ -107,7 +105,7 @@ impl NodeProcess {
     }
 
     pub fn cookie_path(&self) -> PathBuf {
-        kestrel_common::datadir::DataDir::new(&self.datadir).cookie_path()
+        DataDir::new(&self.datadir).cookie_path()
     }
 
     /// A client with the node's credentials (the cookie as it is now).
@@ -139,14 +137,13 @@ impl NodeProcess {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> io::Result<ExitStatus> {
-        self.signal("TERM")?;
+        self.signal(Signal::TERM)?;
         self.child.wait()
     }
 
-    /// Sends the signal named `name` (as `kill -<name>` knows it: `INT`,
-    /// `TERM`, ...) without waiting.
-    pub fn signal(&self, name: &str) -> io::Result<()> {
-        send_signal(self.child.id(), name)
+    /// Sends `signal` without waiting.
+    pub fn signal(&self, signal: Signal) -> io::Result<()> {
+        send_signal(self.child.id() as i32, signal)
     }
 
     /// Waits for the process to exit (after `stop`).
@@ -180,53 +177,6 @@ impl NodeProcess {
     }
 }
 
-/// Sends the signal named `name` (`INT`, `TERM`, `KILL` ...) to `pid`.
-pub fn send_signal(pid: u32, name: &str) -> io::Result<()> {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .stderr(Stdio::null())
-        .status()?;
-    if !status.success() {
-        return Err(io::Error::other(format!(
-            "kill -{name} {pid} failed: {status}"
-        )));
-    }
-    Ok(())
-}
-
-/// The live processes whose parent is `parent`, from `/proc` (Linux).
-pub fn child_pids(parent: u32) -> io::Result<Vec<u32>> {
-    let mut children = Vec::new();
-    for entry in std::fs::read_dir("/proc")? {
-        let Some(pid) = entry?
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        // The process may exit while we look; then it is no child anyway.
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|ppid| ppid.parse::<u32>().ok());
-        if ppid == Some(parent) {
-            children.push(pid);
-        }
-    }
-    Ok(children)
-}
-
-/// Whether a process `pid` exists (a zombie counts: it is not reaped yet).
-pub fn process_exists(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
 impl Drop for NodeProcess {
     /// A test that failed midway leaves no process behind.
     fn drop(&mut self) {
@@ -234,25 +184,5 @@ impl Drop for NodeProcess {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn children_are_found_and_gone_once_reaped() {
-        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
-        let pid = child.id();
-        // Other tests of this process may have children of their own.
-        assert!(child_pids(std::process::id()).unwrap().contains(&pid));
-        assert!(process_exists(pid));
-        send_signal(pid, "KILL").unwrap();
-        child.wait().unwrap();
-        assert!(!process_exists(pid));
-        assert!(!child_pids(std::process::id()).unwrap().contains(&pid));
-        let err = send_signal(pid, "TERM").unwrap_err();
-        assert!(err.to_string().contains("kill -TERM"), "{err}");
     }
 }

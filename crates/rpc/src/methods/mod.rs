@@ -1,20 +1,27 @@
-//! The method table and the dispatch of a call: each RPC group
-//! ([`crate::blockchain`], [`crate::control`], [`crate::mining`],
-//! [`crate::util`], [`crate::wallet`]) lists its methods with their
-//! parameters and help; here they are found by name and their parameters
-//! bound. Handlers reach the chain through [`NodeChain`] and the wallet only
-//! through the [`WalletSlot`].
+//! The RPC methods and the dispatch of a call: each group, as bitcoind
+//! groups them ([`blockchain`], [`control`], [`mining`], [`util`],
+//! [`wallet`]), lists its methods with their parameters and help; here
+//! they are found by name and their parameters bound. Handlers reach the
+//! chain through [`NodeChain`] and the wallet only through the
+//! [`WalletSlot`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
 
+mod blockchain;
+mod control;
+mod mining;
+mod params;
+mod util;
+mod wallet;
+
 use crate::node_chain::NodeChain;
-use crate::params::{type_name, Params};
 use crate::shutdown::Shutdown;
 use crate::wallet_slot::WalletSlot;
 use crate::*;
+use params::{type_name, Params};
 
 /// `echoipc`'s round trip: in-process in `kestreld`, through an IPC Echo
 /// object in the multiprocess build.
@@ -79,11 +86,11 @@ pub(crate) const fn method(
 
 /// Every group's methods, in the order `help` lists them.
 const GROUPS: &[&[Method]] = &[
-    crate::blockchain::METHODS,
-    crate::control::METHODS,
-    crate::mining::METHODS,
-    crate::util::METHODS,
-    crate::wallet::METHODS,
+    blockchain::METHODS,
+    control::METHODS,
+    mining::METHODS,
+    util::METHODS,
+    wallet::METHODS,
 ];
 
 pub(crate) fn all_methods() -> impl Iterator<Item = &'static Method> {

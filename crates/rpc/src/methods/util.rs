@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use crate::dispatch::{method, req, Method, RpcContext};
-use crate::params::Params;
+use crate::methods::params::Params;
+use crate::methods::{method, req, Method, RpcContext};
 use crate::{RpcError, MISC_ERROR};
 
 #[rustfmt::skip]

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::dispatch::{method, opt, req, Method, RpcContext};
-use crate::params::{missing, parse_hash, type_error, Params};
+use crate::methods::params::{missing, parse_hash, type_error, Params};
+use crate::methods::{method, opt, req, Method, RpcContext};
 use crate::*;
 use kestrel_common::hash::hash_to_hex;
 

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use crate::dispatch::{method, opt, req, Method, RpcContext};
-use crate::params::Params;
+use crate::methods::params::Params;
+use crate::methods::{method, opt, req, Method, RpcContext};
 use crate::RpcError;
 use kestrel_common::hash::hash_to_hex;
 
