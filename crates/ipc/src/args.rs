@@ -23,9 +23,9 @@ impl UnixAddress {
     }
 }
 
-/// `<datadir>/regtest/sockets/node.sock`.
+/// `<datadir>/regtest/sockets/node.sock` (the layout is kestrel-common's).
 pub fn default_socket_path(datadir: &Path) -> PathBuf {
-    datadir.join("regtest").join("sockets").join("node.sock")
+    kestrel_common::datadir::DataDir::new(datadir).default_socket_path()
 }
 
 /// One IPC option of a process's command line.
