@@ -89,7 +89,7 @@ impl TestCmd {
             )?;
         }
 
-        total += steps.run("unit and integration tests", || {
+        total += steps.run("unit, integration and tidy tests", || {
             run_tests(
                 cargo("test")
                     .args(["--workspace", "--exclude", "kestrel-functional"])
