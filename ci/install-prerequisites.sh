@@ -10,7 +10,10 @@
 # PKG_CONFIG_LIBDIR) and the openssl/zlib headers (so the tests that the
 # depends capnp links neither, and that the system's zlib.pc stays
 # invisible, run where the system would offer them). No cmake: depends
-# builds its own (native_cmake) and the tests use that one.
+# builds its own (native_cmake) and the tests use that one. The remote
+# cache tests run real stores: nginx with its WebDAV modules, s3s-fs (a
+# local S3 server for testing, from the Rust package registry, pinned), and
+# `unshare` + `ip` for a network namespace with only loopback.
 set -euo pipefail
 
 apt_packages=()
@@ -24,6 +27,10 @@ command -v tmux >/dev/null || apt_packages+=(tmux)
 command -v pkg-config >/dev/null || apt_packages+=(pkgconf)
 [ -e /usr/include/openssl/ssl.h ] || apt_packages+=(libssl-dev)
 [ -e /usr/include/zlib.h ] || apt_packages+=(zlib1g-dev)
+command -v nginx >/dev/null || apt_packages+=(nginx)
+[ -e /usr/lib/nginx/modules/ngx_http_dav_ext_module.so ] || apt_packages+=(libnginx-mod-http-dav-ext)
+command -v unshare >/dev/null || apt_packages+=(util-linux)
+command -v ip >/dev/null || apt_packages+=(iproute2)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "error: the tests need these Debian packages, and installing them needs root:" >&2
@@ -47,3 +54,11 @@ for component in rustfmt clippy; do
     echo "installing the Rust component $component"
     rustup component add "$component"
 done
+
+# The S3 test server. Pinned and --locked so every machine tests against the
+# same server; built once (a few CPU-minutes), then found on PATH.
+S3S_FS_VERSION=0.14.1
+if ! s3s-fs --version 2>/dev/null | grep -qF "$S3S_FS_VERSION"; then
+    echo "installing s3s-fs $S3S_FS_VERSION (the remote cache tests' S3 server)"
+    cargo install --locked s3s-fs --version "$S3S_FS_VERSION" --features binary
+fi

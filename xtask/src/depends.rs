@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use kestrel_depends::progress::Progress;
+use kestrel_depends::remote::{Mode, RemoteConfig, RemoteSettings};
 use kestrel_depends::{Config, Depends};
 
 use crate::{workspace_root, BUILD_TRIPLE};
@@ -71,6 +72,76 @@ pub struct DependsOptions {
     /// The source cache directory (default: depends/sources).
     #[arg(long, global = true, env = "SOURCES_PATH")]
     sources_path: Option<PathBuf>,
+    /// The built-archive cache directory (default: depends/built).
+    #[arg(long, global = true, env = "BASE_CACHE")]
+    base_cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: RemoteOptions,
+}
+
+/// Where a shared remote cache is and how to use it.
+#[derive(Args)]
+pub struct RemoteOptions {
+    /// A remote cache shared by a team or CI fleet: file:///dir,
+    /// webdav+http(s)://[user:password@]host:port/path or s3://bucket/prefix.
+    #[arg(long, global = true, env = "KESTREL_REMOTE_CACHE")]
+    remote_cache: Option<String>,
+    /// The S3 server for s3:// (default: AWS). Credentials come from
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY only.
+    #[arg(long, global = true, env = "KESTREL_REMOTE_CACHE_ENDPOINT")]
+    remote_cache_endpoint: Option<String>,
+    /// read-only (default) never writes; read-write publishes what this run
+    /// builds. Also KESTREL_REMOTE_CACHE_RW_MODE=READ_WRITE.
+    #[arg(long, global = true, value_enum)]
+    remote_cache_mode: Option<RemoteMode>,
+    /// Accept only manifests signed by a key in KESTREL_CACHE_TRUSTED_KEYS.
+    #[arg(long, global = true)]
+    require_signed: bool,
+    /// Trusted publishers' public keys (hex, comma or space separated).
+    #[arg(
+        long,
+        global = true,
+        env = "KESTREL_CACHE_TRUSTED_KEYS",
+        hide_env_values = true
+    )]
+    trusted_keys: Option<String>,
+    /// Sign published manifests with this secret key file
+    /// (`cargo xtask cache keygen`).
+    #[arg(long, global = true, env = "KESTREL_CACHE_SECRET_KEY")]
+    cache_secret_key: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RemoteMode {
+    ReadOnly,
+    ReadWrite,
+}
+
+impl RemoteOptions {
+    /// The remote cache to use, if one is named.
+    pub fn config(&self) -> Result<Option<RemoteConfig>> {
+        let Some(url) = &self.remote_cache else {
+            return Ok(None);
+        };
+        let mode = match self.remote_cache_mode {
+            Some(RemoteMode::ReadOnly) => Mode::ReadOnly,
+            Some(RemoteMode::ReadWrite) => Mode::ReadWrite,
+            None => Mode::from_env_value(
+                std::env::var("KESTREL_REMOTE_CACHE_RW_MODE")
+                    .ok()
+                    .as_deref(),
+            )
+            .map_err(anyhow::Error::msg)?,
+        };
+        Ok(Some(RemoteConfig::from_settings(&RemoteSettings {
+            url,
+            endpoint: self.remote_cache_endpoint.as_deref(),
+            mode,
+            require_signed: self.require_signed,
+            trusted_keys: self.trusted_keys.as_deref(),
+            secret_key: self.cache_secret_key.as_deref(),
+        })?))
+    }
 }
 
 impl DependsOptions {
@@ -117,6 +188,10 @@ impl DependsOptions {
         if let Some(dir) = &self.sources_path {
             config.sources_dir = dir.clone();
         }
+        if let Some(dir) = &self.base_cache {
+            config.base_cache = dir.clone();
+        }
+        config.remote = self.remote.config()?;
         Ok(config)
     }
 }
@@ -145,10 +220,22 @@ impl DependsCmd {
                     println!("depends/{} is up to date", depends.config.host);
                 } else {
                     println!(
-                        "depends/{}: built [{}], reused [{}]",
+                        "depends/{}: built [{}], reused [{}], downloaded [{}]",
                         depends.config.host,
                         report.built.join(", "),
-                        report.reused.join(", ")
+                        report.reused.join(", "),
+                        report.downloaded.join(", ")
+                    );
+                }
+                if let Some(store) = depends.remote_used() {
+                    let stats = store.stats();
+                    println!(
+                        "remote cache {}: {} hits, {} misses, {} bytes down, {} bytes up",
+                        store.url(),
+                        stats.hits,
+                        stats.misses,
+                        stats.bytes_down,
+                        stats.bytes_up
                     );
                 }
                 println!(

@@ -5,6 +5,7 @@
 
 mod bench;
 mod build;
+mod cache;
 mod depends;
 mod functional;
 mod reproducible;
@@ -39,7 +40,7 @@ struct Cli {
 enum Command {
     /// Fetch, verify and build the native dependencies for a host into
     /// depends/<host>/ and write its toolchain files.
-    Depends(depends::DependsCmd),
+    Depends(Box<depends::DependsCmd>),
     /// Build the workspace against depends/<host>/ (multiprocess when the
     /// prefix was built with it).
     Build(build::BuildCmd),
@@ -53,6 +54,8 @@ enum Command {
     VerifyReproducible(reproducible::VerifyReproducibleCmd),
     /// Benchmarks that print ratios against a baseline from the same run.
     Bench(bench::BenchCmd),
+    /// The remote cache's keys.
+    Cache(cache::CacheCmd),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             Command::Test(cmd) => cmd.run(&sh),
             Command::VerifyReproducible(cmd) => cmd.run(&sh),
             Command::Bench(cmd) => cmd.run(&sh),
+            Command::Cache(cmd) => cmd.run(),
         }
     });
     match result {

@@ -1,8 +1,9 @@
 //! The fetch stage: put a recipe's source archive into the source cache,
 //! verified against its pinned SHA-256.
 //!
-//! Order (SPEC "Fetch order"): the cache, the recipe's upstream URLs, the
-//! fallback URL, then `mirror://` URLs. Every candidate streams into a temp
+//! Order (SPEC "Fetch order"): the cache, the remote cache (if one is
+//! configured: sources are blobs named by their pinned sha256), the recipe's
+//! upstream URLs, the fallback URL, then `mirror://` URLs. Every candidate streams into a temp
 //! file in the cache dir while being hashed; only a matching file is fsynced
 //! and renamed to its final name, so the cache never holds unverified bytes.
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::mirror::{self, MirrorError, Mirrors};
+use crate::remote::{Miss, RemoteStore};
 
 /// A dead host must fail the candidate, not hang the run.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,6 +79,8 @@ pub enum FetchEvent<'a> {
 pub enum Rejection {
     #[error(transparent)]
     MirrorNotConfigured(MirrorError),
+    #[error(transparent)]
+    Store(Miss),
     #[error("request failed: {0}")]
     Request(ureq::Error),
     #[error(
@@ -186,6 +190,16 @@ pub fn fetch(
     cfg: &FetchConfig,
     on_event: &mut dyn FnMut(FetchEvent),
 ) -> Result<PathBuf, FetchError> {
+    fetch_with_store(spec, cfg, None, on_event)
+}
+
+/// [`fetch`], asking `store` before the URLs.
+pub fn fetch_with_store(
+    spec: &SourceSpec,
+    cfg: &FetchConfig,
+    store: Option<&RemoteStore>,
+    on_event: &mut dyn FnMut(FetchEvent),
+) -> Result<PathBuf, FetchError> {
     check_spec(spec)?;
     let path = cfg.sources_dir.join(spec.file_name);
     let corrupt_copy_removed = match check_cache(spec, &path, on_event)? {
@@ -206,8 +220,36 @@ pub fn fetch(
     let candidates = candidates(spec, cfg)?;
     fs::create_dir_all(&cfg.sources_dir)
         .map_err(io_error("cannot create source cache", &cfg.sources_dir))?;
-    let agent = http_agent();
     let mut attempts = Vec::new();
+    if let Some(store) = store {
+        let url = store.url().to_string();
+        on_event(FetchEvent::Trying { url: &url });
+        let mut progress = |bytes, total| {
+            on_event(FetchEvent::Progress {
+                url: &url,
+                bytes,
+                total,
+            })
+        };
+        match store.fetch_source(spec.sha256, &path, &mut progress) {
+            Ok(()) => {
+                on_event(FetchEvent::Stored { path: &path });
+                return Ok(path);
+            }
+            Err(miss) => {
+                let news = miss.is_news();
+                let reason = Rejection::Store(miss);
+                if news {
+                    on_event(FetchEvent::Rejected {
+                        url: &url,
+                        reason: &reason,
+                    });
+                }
+                attempts.push(Attempt { url, reason });
+            }
+        }
+    }
+    let agent = http_agent();
     for candidate in candidates {
         let outcome = match candidate.download {
             Ok(url) => {

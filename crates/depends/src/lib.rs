@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod recipe;
+pub mod remote;
 pub mod reproducible;
 pub mod toolchain_files;
 

@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 
@@ -14,6 +15,7 @@ use crate::mirror::Mirrors;
 use crate::plan::{self, HostIdentity, PlannedPackage};
 use crate::progress::Progress;
 use crate::recipe::{Recipe, RecipeBook, CMAKE_PACKAGE};
+use crate::remote::{Mode, RemoteConfig, RemoteStore};
 use crate::toolchain_files::{self, ToolchainInputs};
 
 /// Settings of one run; see `cargo xtask depends --help` for where each
@@ -36,6 +38,12 @@ pub struct Config {
     pub fallback_url: Option<String>,
     /// The source cache (`depends/sources` or `SOURCES_PATH`).
     pub sources_dir: PathBuf,
+    /// Built archives, one directory per host (`depends/built` or
+    /// `BASE_CACHE`).
+    pub base_cache: PathBuf,
+    /// The remote cache, if any; opened only when a package is missing
+    /// locally, so a no-op run sends no request.
+    pub remote: Option<RemoteConfig>,
     pub mirrors: Mirrors,
     /// The program (and leading arguments) that runs a cmake package's
     /// step file in a child process ([`crate::cmake_step`]); empty: this
@@ -57,6 +65,8 @@ impl Config {
             offline: false,
             fallback_url: None,
             sources_dir: root.join("depends/sources"),
+            base_cache: root.join("depends/built"),
+            remote: None,
             mirrors: Mirrors::from_env_and_apt(Path::new("/etc/apt")),
             cmake_driver: Vec::new(),
         }
@@ -72,7 +82,7 @@ impl Config {
     }
 
     fn built_dir(&self) -> PathBuf {
-        self.depends_dir().join("built").join(&self.host)
+        self.base_cache.join(&self.host)
     }
 
     fn toolchains_dir(&self) -> PathBuf {
@@ -87,6 +97,8 @@ pub struct RunReport {
     pub up_to_date: bool,
     pub built: Vec<String>,
     pub reused: Vec<String>,
+    /// Got from the remote cache instead of being built.
+    pub downloaded: Vec<String>,
 }
 
 /// The recipes, host and compilers of a run, loaded once.
@@ -95,6 +107,9 @@ pub struct Depends {
     pub book: RecipeBook,
     pub host: Host,
     pub progress: Progress,
+    /// The remote store, opened on first use (None: none configured, or
+    /// it could not be set up, which was reported).
+    pub(crate) remote: OnceLock<Option<RemoteStore>>,
 }
 
 impl Depends {
@@ -106,6 +121,7 @@ impl Depends {
             book,
             host,
             progress,
+            remote: OnceLock::new(),
         })
     }
 
@@ -203,11 +219,17 @@ impl Depends {
                     }
                 }
             }
+            if self.download_build(pkg, &archive) {
+                report.downloaded.push(name);
+                archives.push(archive);
+                continue;
+            }
             let source = self.fetch(&pkg.recipe)?;
             let deps = dependency_archives(&planned[..index], &archives, pkg);
             self.build(pkg, &source, &deps, &archive)?;
             self.progress
                 .println(&format!("built {name} -> {}", archive.display()));
+            self.publish_build(pkg, &archive)?;
             report.built.push(name);
             archives.push(archive);
         }
@@ -348,7 +370,8 @@ impl Depends {
             urls: &source.urls,
         };
         let progress = &self.progress;
-        let path = fetch::fetch(&spec, &cfg, &mut |event| match event {
+        let store = self.remote();
+        let path = fetch::fetch_with_store(&spec, &cfg, store, &mut |event| match event {
             FetchEvent::Trying { url } => progress.step(&name, &format!("fetch {url}")),
             FetchEvent::Progress { url, bytes, total } => progress.bytes(&name, url, bytes, total),
             FetchEvent::Rejected { url, reason } => {
@@ -367,6 +390,14 @@ impl Depends {
             }
             FetchEvent::Cached { .. } => {}
         })?;
+        if let Some(store) = store.filter(|s| s.mode() == Mode::ReadWrite) {
+            if let Err(miss) = store.publish_blob(source.sha256.as_str(), &path) {
+                self.progress.warn(&format!(
+                    "{name}: source not published to {}: {miss}",
+                    store.url()
+                ));
+            }
+        }
         Ok(path)
     }
 

@@ -18,6 +18,9 @@ pub struct PlannedPackage {
     pub recipe: Recipe,
     /// Hex SHA-256 over everything that decides the package's bytes.
     pub build_id: String,
+    /// Those inputs themselves, as hashed (a remote cache manifest names
+    /// them, so a miss can be explained by comparing two manifests).
+    pub inputs: serde_json::Value,
 }
 
 impl PlannedPackage {
@@ -92,11 +95,12 @@ pub fn with_ids(ordered: &[&Recipe], host: &HostIdentity) -> Vec<PlannedPackage>
             .iter()
             .map(|d| (d.as_str(), ids[d].as_str()))
             .collect();
-        let build_id = build_id(recipe, &deps, host);
+        let (build_id, inputs) = build_id(recipe, &deps, host);
         ids.insert(recipe.name(), build_id.clone());
         planned.push(PlannedPackage {
             recipe: (*recipe).clone(),
             build_id,
+            inputs,
         });
     }
     planned
@@ -123,7 +127,12 @@ fn visit(
     Ok(())
 }
 
-fn build_id(recipe: &Recipe, deps: &BTreeMap<&str, &str>, host: &HostIdentity) -> String {
+/// The build id and the inputs it hashes.
+fn build_id(
+    recipe: &Recipe,
+    deps: &BTreeMap<&str, &str>,
+    host: &HostIdentity,
+) -> (String, serde_json::Value) {
     #[derive(Serialize)]
     struct IdInput<'a> {
         builder_version: u32,
@@ -155,5 +164,6 @@ fn build_id(recipe: &Recipe, deps: &BTreeMap<&str, &str>, host: &HostIdentity) -
             .then_some(host.cmake_toolchain_template),
     };
     let bytes = serde_json::to_vec(&input).expect("plain data serializes");
-    hex::encode(Sha256::digest(bytes))
+    let value = serde_json::to_value(&input).expect("plain data serializes");
+    (hex::encode(Sha256::digest(bytes)), value)
 }
