@@ -1,4 +1,5 @@
-//! `cargo xtask cache`: the remote cache's signing keys.
+//! `cargo xtask cache`: the remote cache by hand: push, pull, verify,
+//! stats, and its signing keys.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -6,16 +7,33 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use kestrel_depends::remote::signing;
+use kestrel_depends::progress::Progress;
+use kestrel_depends::remote::{signing, Mode, Stats};
+use kestrel_depends::Depends;
+
+use crate::depends::DependsOptions;
 
 #[derive(Args)]
 pub struct CacheCmd {
     #[command(subcommand)]
     action: Action,
+    #[command(flatten)]
+    options: DependsOptions,
 }
 
 #[derive(Subcommand)]
 enum Action {
+    /// Publish every package of the host's set that is built locally (and
+    /// its source) to the remote cache (needs read-write mode).
+    Push,
+    /// Download every archive of the host's set the local cache lacks,
+    /// building nothing (`cargo xtask depends` then installs them).
+    Pull,
+    /// Download and re-hash every archive the store holds for the host;
+    /// lists the bad ones and fails if there are any.
+    Verify,
+    /// What the store holds for the host: manifests, signed ones, bytes.
+    Stats,
     /// Make an Ed25519 key pair for signing published manifests: writes the
     /// secret key (mode 0600, never overwriting) and prints the public key
     /// for the clients' KESTREL_CACHE_TRUSTED_KEYS.
@@ -29,7 +47,67 @@ enum Action {
 
 impl CacheCmd {
     pub fn run(self) -> Result<()> {
+        let depends = || Depends::load(self.options.config()?, Progress::for_stderr());
+        let host = &self.options.host;
         match self.action {
+            Action::Push => {
+                let (pushed, left) = depends()?.push()?;
+                println!(
+                    "in the store: [{}]; not pushed: [{}]",
+                    pushed.join(", "),
+                    left.join(", ")
+                );
+                Ok(())
+            }
+            Action::Pull => {
+                let (here, missing) = depends()?.pull()?;
+                println!(
+                    "here: [{}]; not in the store: [{}]",
+                    here.join(", "),
+                    missing.join(", ")
+                );
+                Ok(())
+            }
+            Action::Verify => {
+                let depends = depends()?;
+                let store = depends.store_for("verify", Mode::ReadOnly)?;
+                let checked = store.verify_host(host)?;
+                let bad: Vec<_> = checked.iter().filter(|c| c.result.is_err()).collect();
+                for c in &bad {
+                    println!("BAD {}: {}", c.manifest, c.result.as_ref().unwrap_err());
+                }
+                println!(
+                    "{}: {} manifests checked, {} bad",
+                    store.url(),
+                    checked.len(),
+                    bad.len()
+                );
+                anyhow::ensure!(
+                    bad.is_empty(),
+                    "{} bad entries in {}",
+                    bad.len(),
+                    store.url()
+                );
+                Ok(())
+            }
+            Action::Stats => {
+                let depends = depends()?;
+                let store = depends.store_for("stats", Mode::ReadOnly)?;
+                let inventory = store.inventory(host)?;
+                let runs = Stats::read(&depends.remote_stats_file());
+                println!(
+                    "this tree's runs: {} hits, {} misses, {} bytes down, {} bytes up",
+                    runs.hits, runs.misses, runs.bytes_down, runs.bytes_up
+                );
+                println!(
+                    "{} for {host}: {} builds ({} signed), {} archive bytes",
+                    store.url(),
+                    inventory.manifests,
+                    inventory.signed,
+                    inventory.archive_bytes
+                );
+                Ok(())
+            }
             Action::Keygen { out } => {
                 let key = signing::generate()?;
                 // Private from the first byte.

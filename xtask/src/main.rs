@@ -54,8 +54,8 @@ enum Command {
     VerifyReproducible(reproducible::VerifyReproducibleCmd),
     /// Benchmarks that print ratios against a baseline from the same run.
     Bench(bench::BenchCmd),
-    /// The remote cache's keys.
-    Cache(cache::CacheCmd),
+    /// The remote cache by hand: push, pull, verify, stats, keygen.
+    Cache(Box<cache::CacheCmd>),
 }
 
 fn main() -> ExitCode {

@@ -81,7 +81,7 @@ impl Config {
         self.depends_dir().join(&self.host)
     }
 
-    fn built_dir(&self) -> PathBuf {
+    pub(crate) fn built_dir(&self) -> PathBuf {
         self.base_cache.join(&self.host)
     }
 
@@ -233,6 +233,7 @@ impl Depends {
             report.built.push(name);
             archives.push(archive);
         }
+        self.record_remote_stats();
         self.progress.step(&self.config.host, "install");
         install::install(
             &prefix,
@@ -344,7 +345,7 @@ impl Depends {
         })
     }
 
-    fn lock(&self) -> Result<TreeLock> {
+    pub(crate) fn lock(&self) -> Result<TreeLock> {
         let dir = self.config.depends_dir();
         TreeLock::acquire(&dir, |path| {
             self.progress.println(&format!(

@@ -17,10 +17,7 @@ impl Progress {
     pub fn for_stderr() -> Progress {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg} {elapsed}")
-                    .expect("static template"),
-            );
+            bar.set_style(spinner_style());
             bar.enable_steady_tick(Duration::from_millis(120));
             Progress {
                 bar,
@@ -42,6 +39,7 @@ impl Progress {
     /// A package enters a step (fetch, configure, make, install, pack ...).
     pub fn step(&self, package: &str, step: &str) {
         if self.interactive {
+            self.bar.set_style(spinner_style());
             self.bar.set_prefix(package.to_owned());
             self.bar.set_message(step.to_owned());
         } else {
@@ -49,15 +47,20 @@ impl Progress {
         }
     }
 
-    /// Bytes of a download so far; only the live line shows these.
+    /// Bytes of a transfer so far: on a terminal with size, rate and ETA
+    /// (when the total is known); the log gets the step and result lines.
     pub fn bytes(&self, package: &str, url: &str, done: u64, total: Option<u64>) {
         if self.interactive {
+            let length = total.unwrap_or(0);
+            if self.bar.position() > done || self.bar.length() != Some(length) {
+                // A new transfer: rate and ETA start from here.
+                self.bar.set_style(transfer_style(total.is_some()));
+                self.bar.set_length(length);
+                self.bar.reset_eta();
+            }
             self.bar.set_prefix(package.to_owned());
-            let total = total
-                .map(|t| format!("/{} KiB", t / 1024))
-                .unwrap_or_default();
-            self.bar
-                .set_message(format!("fetch {url} {} KiB{total}", done / 1024));
+            self.bar.set_message(url.to_owned());
+            self.bar.set_position(done);
         }
     }
 
@@ -87,4 +90,18 @@ impl Drop for Progress {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
     }
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg} {elapsed}")
+        .expect("static template")
+}
+
+fn transfer_style(total_known: bool) -> ProgressStyle {
+    let template = if total_known {
+        "{spinner} {prefix:.bold} {wide_msg} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+    } else {
+        "{spinner} {prefix:.bold} {wide_msg} {bytes} {bytes_per_sec}"
+    };
+    ProgressStyle::with_template(template).expect("static template")
 }

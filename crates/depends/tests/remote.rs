@@ -542,3 +542,50 @@ fn killing_a_download_midway_leaves_nothing_in_the_cache() {
         .collect();
     assert!(left.is_empty(), "left in the source cache: {left:?}");
 }
+
+#[test]
+fn push_pull_verify_and_stats() {
+    for kind in ALL {
+        let store = Store::start(kind);
+        let first = checkout();
+        first.run();
+        let pusher = Depends::load(
+            with_remote(&first, store.config(Mode::ReadWrite)),
+            Progress::quiet(),
+        )
+        .unwrap();
+        assert_eq!(pusher.push().unwrap(), (vec!["alpha".into()], vec![]));
+        let read_only = Depends::load(
+            with_remote(&first, store.config(Mode::ReadOnly)),
+            Progress::quiet(),
+        )
+        .unwrap();
+        let err = read_only.push().unwrap_err().to_string();
+        assert!(err.contains("read-write"), "{err}");
+
+        let second = checkout();
+        let puller = Depends::load(
+            with_remote(&second, store.config(Mode::ReadOnly)),
+            Progress::quiet(),
+        )
+        .unwrap();
+        assert_eq!(puller.pull().unwrap(), (vec!["alpha".into()], vec![]));
+        let (report, log) = run_logged(second.config());
+        assert_eq!(report.unwrap().reused, ["alpha"], "{kind:?}: {log}");
+
+        let store_client = puller.remote().unwrap();
+        let inventory = store_client.inventory(HOST).unwrap();
+        assert_eq!(inventory.manifests, 1);
+        let checked = store_client.verify_host(HOST).unwrap();
+        assert!(checked.iter().all(|c| c.result.is_ok()), "{checked:?}");
+        let (_, manifest) = alpha_manifest(&store);
+        let blob = store.object_file(&layout::blob_path(&manifest.archive.sha256));
+        let mut bytes = fs::read(&blob).unwrap();
+        bytes[50] ^= 0xff;
+        fs::write(&blob, bytes).unwrap();
+        let checked = store_client.verify_host(HOST).unwrap();
+        assert_eq!(checked.len(), 1);
+        let err = checked[0].result.as_ref().unwrap_err().to_string();
+        assert!(err.contains("sha256"), "{err}");
+    }
+}

@@ -9,6 +9,7 @@
 //! connect timeout, not one per package.
 
 mod config;
+pub mod inventory;
 pub mod layout;
 mod part_file;
 mod run;
@@ -86,13 +87,42 @@ pub enum Published {
     NotReproducible { stored: String, local: String },
 }
 
-/// Counts of one run against the store.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// Counts of lookups and transfers against the store (one run's, or all
+/// runs' of a tree: `depends/work/remote-cache-stats.json`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     pub hits: u64,
     pub misses: u64,
     pub bytes_down: u64,
     pub bytes_up: u64,
+}
+
+impl Stats {
+    /// The totals kept at `path` (zero if there are none yet).
+    pub fn read(path: &Path) -> Stats {
+        fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Adds these counts to the totals at `path`.
+    pub fn add_to(&self, path: &Path) -> io::Result<()> {
+        let old = Stats::read(path);
+        let total = Stats {
+            hits: old.hits + self.hits,
+            misses: old.misses + self.misses,
+            bytes_down: old.bytes_down + self.bytes_down,
+            bytes_up: old.bytes_up + self.bytes_up,
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        fs::write(
+            path,
+            serde_json::to_vec_pretty(&total).expect("plain data serializes"),
+        )
+    }
 }
 
 /// An open store (opening sends nothing; the first lookup does).

@@ -1,7 +1,7 @@
 //! The remote cache's part of a depends run: look a build up before
 //! building it, publish it after.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -12,6 +12,27 @@ use crate::pipeline::Depends;
 use crate::plan::{self, PlannedPackage};
 
 impl Depends {
+    /// Where the tree's remote cache totals are kept.
+    pub fn remote_stats_file(&self) -> PathBuf {
+        self.config
+            .depends_dir()
+            .join("work/remote-cache-stats.json")
+    }
+
+    /// Adds this run's remote cache counts to the tree's totals (a file
+    /// that cannot be written loses statistics only).
+    pub(crate) fn record_remote_stats(&self) {
+        if let Some(store) = self.remote_used() {
+            let path = self.remote_stats_file();
+            if let Err(e) = store.stats().add_to(&path) {
+                self.progress.warn(&format!(
+                    "cannot record remote cache statistics in {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+
     /// The remote store if this run has used it (a no-op run has not).
     pub fn remote_used(&self) -> Option<&RemoteStore> {
         self.remote.get().and_then(Option::as_ref)
@@ -70,9 +91,20 @@ impl Depends {
     /// Publishes a fresh build to a read-write remote cache; a store that
     /// fails is warned about, never fails the run.
     pub(crate) fn publish_build(&self, pkg: &PlannedPackage, archive: &Path) -> Result<()> {
-        let Some(store) = self.remote().filter(|s| s.mode() == Mode::ReadWrite) else {
-            return Ok(());
-        };
+        if let Some(store) = self.remote().filter(|s| s.mode() == Mode::ReadWrite) {
+            self.publish_to(store, pkg, archive)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes one built archive; false if the store did not take it
+    /// (warned about).
+    fn publish_to(
+        &self,
+        store: &RemoteStore,
+        pkg: &PlannedPackage,
+        archive: &Path,
+    ) -> Result<bool> {
         let name = pkg.name().as_str();
         let manifest = BuildManifest {
             host: self.config.host.clone(),
@@ -89,21 +121,82 @@ impl Depends {
             },
             inputs: pkg.inputs.clone(),
         };
+        let url = store.url();
         match store.publish_build(&manifest, archive) {
             Ok(Published::Stored) => self
                 .progress
-                .println(&format!("{name}: published to {}", store.url())),
+                .println(&format!("{name}: published to {url}")),
             Ok(Published::AlreadyThere) => {}
             Ok(Published::NotReproducible { stored, local }) => self.progress.warn(&format!(
-                "{name}: not reproducible: {} already holds build {} with archive sha256                  {stored}, this build made {local}; keeping the stored one",
-                store.url(),
+                "{name}: not reproducible: {url} already holds build {} with archive sha256 \
+                 {stored}, this build made {local}; keeping the stored one",
                 pkg.build_id
             )),
-            Err(miss) => self.progress.warn(&format!(
-                "{name}: not published to {}: {miss}",
-                store.url()
-            )),
+            Err(miss) => {
+                self.progress
+                    .warn(&format!("{name}: not published to {url}: {miss}"));
+                return Ok(false);
+            }
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// `cargo xtask cache push`: publishes every package of the set that is
+    /// built locally, and its source; returns the packages the store holds
+    /// now and those it did not take or that are not built here.
+    pub fn push(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let _lock = self.lock()?;
+        let store = self.store_for("push", Mode::ReadWrite)?;
+        let (mut pushed, mut left) = (Vec::new(), Vec::new());
+        for pkg in self.plan()? {
+            let archive = self.config.built_dir().join(pkg.archive_name());
+            let source = self
+                .config
+                .sources_dir
+                .join(&pkg.recipe.spec.source.file_name);
+            if source.is_file() {
+                if let Err(miss) =
+                    store.publish_blob(pkg.recipe.spec.source.sha256.as_str(), &source)
+                {
+                    self.progress
+                        .warn(&format!("{}: source not published: {miss}", pkg.name()));
+                }
+            }
+            let taken = archive.is_file() && self.publish_to(store, &pkg, &archive)?;
+            if taken { &mut pushed } else { &mut left }.push(pkg.name().to_string());
+        }
+        self.record_remote_stats();
+        Ok((pushed, left))
+    }
+
+    /// `cargo xtask cache pull`: downloads every archive of the set the
+    /// local cache lacks, building nothing; returns the packages now here
+    /// and those the store did not have.
+    pub fn pull(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let _lock = self.lock()?;
+        self.store_for("pull", Mode::ReadOnly)?;
+        let (mut here, mut missing) = (Vec::new(), Vec::new());
+        for pkg in self.plan()? {
+            let archive = self.config.built_dir().join(pkg.archive_name());
+            let got = archive.is_file() || self.download_build(&pkg, &archive);
+            if got { &mut here } else { &mut missing }.push(pkg.name().to_string());
+        }
+        self.record_remote_stats();
+        Ok((here, missing))
+    }
+
+    /// The configured store, for a command that needs one (at least `mode`).
+    pub fn store_for(&self, command: &str, mode: Mode) -> Result<&RemoteStore> {
+        let store = self.remote().with_context(|| {
+            format!("cache {command} needs a remote cache: give --remote-cache URL or set KESTREL_REMOTE_CACHE")
+        })?;
+        if mode == Mode::ReadWrite && store.mode() != Mode::ReadWrite {
+            anyhow::bail!(
+                "cache {command} writes to {}: add --remote-cache-mode read-write \
+                 (or KESTREL_REMOTE_CACHE_RW_MODE=READ_WRITE)",
+                store.url()
+            );
+        }
+        Ok(store)
     }
 }
