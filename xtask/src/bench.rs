@@ -10,6 +10,8 @@ use kestrel_depends::progress::Progress;
 use kestrel_depends::{Config, Depends};
 use xshell::{cmd, Cmd, Shell};
 
+mod cache;
+
 use crate::functional::{FLAVORS, SHARED_SUITE};
 use crate::{
     build_machine_depends, cargo_program, cargo_with_prefix, step, workspace_root, BUILD_TRIPLE,
@@ -37,6 +39,14 @@ enum Bench {
         #[arg(long)]
         no_cold: bool,
     },
+    /// A second checkout with a warm remote cache against the cold build
+    /// that filled it; a no-op run with a remote cache configured against
+    /// one without (and that it makes no request).
+    Cache {
+        /// Repetitions of each no-op measurement.
+        #[arg(long, default_value_t = 10)]
+        noop_runs: u32,
+    },
     /// IPC round trips and pipelined throughput: raw socketpair, bare
     /// capnp-rpc, kestrel-ipc (debug off/on), in-process; free and pinned.
     Ipc,
@@ -57,6 +67,7 @@ impl BenchCmd {
     pub fn run(self, sh: &Shell) -> Result<()> {
         match self.what {
             Bench::Depends { noop_runs, no_cold } => bench_depends(sh, noop_runs, !no_cold),
+            Bench::Cache { noop_runs } => cache::bench_cache(sh, noop_runs),
             Bench::Ipc => cargo_bench(sh, "kestrel-ipc", "ipc", &["kestrel-ipc/test-peer"]),
             Bench::Rpc => cargo_bench(
                 sh,
