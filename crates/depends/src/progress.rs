@@ -1,7 +1,9 @@
 //! What a run shows while it works: a live line on a terminal (package,
-//! step, bytes fetched), plain `tracing` lines otherwise (CI logs).
+//! step, bytes fetched), plain `tracing` lines otherwise (CI logs), or
+//! lines kept in memory for a caller that checks them (tests).
 
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,6 +12,25 @@ pub struct Progress {
     /// Hidden when stderr is not a terminal; the tracing lines stand in.
     bar: ProgressBar,
     interactive: bool,
+    /// Set by [`Progress::recording`]: lines go here instead of `tracing`,
+    /// whichever thread reports them.
+    record: Option<Recording>,
+}
+
+/// The lines a [`Progress::recording`] run reported, in order; warnings
+/// start with `WARN `.
+#[derive(Clone, Default)]
+pub struct Recording(Arc<Mutex<Vec<String>>>);
+
+impl Recording {
+    pub fn text(&self) -> String {
+        let lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    }
+
+    fn push(&self, line: String) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }
 }
 
 impl Progress {
@@ -22,6 +43,7 @@ impl Progress {
             Progress {
                 bar,
                 interactive: true,
+                record: None,
             }
         } else {
             Progress::quiet()
@@ -33,6 +55,29 @@ impl Progress {
         Progress {
             bar: ProgressBar::hidden(),
             interactive: false,
+            record: None,
+        }
+    }
+
+    /// Keeps the lines in memory: a log capture that does not depend on
+    /// which thread reports or on `tracing`'s global state.
+    pub fn recording() -> (Progress, Recording) {
+        let record = Recording::default();
+        let progress = Progress {
+            bar: ProgressBar::hidden(),
+            interactive: false,
+            record: Some(record.clone()),
+        };
+        (progress, record)
+    }
+
+    /// A plain line: into the recording, or to `tracing`.
+    fn plain(&self, line: String, warning: bool) {
+        match (&self.record, warning) {
+            (Some(record), false) => record.push(line),
+            (Some(record), true) => record.push(format!("WARN {line}")),
+            (None, false) => tracing::info!("{line}"),
+            (None, true) => tracing::warn!("{line}"),
         }
     }
 
@@ -43,7 +88,7 @@ impl Progress {
             self.bar.set_prefix(package.to_owned());
             self.bar.set_message(step.to_owned());
         } else {
-            tracing::info!("{package}: {step}");
+            self.plain(format!("{package}: {step}"), false);
         }
     }
 
@@ -69,7 +114,7 @@ impl Progress {
         if self.interactive {
             self.bar.println(line);
         } else {
-            tracing::info!("{line}");
+            self.plain(line.to_owned(), false);
         }
     }
 
@@ -77,7 +122,7 @@ impl Progress {
         if self.interactive {
             self.bar.println(format!("warning: {line}"));
         } else {
-            tracing::warn!("{line}");
+            self.plain(line.to_owned(), true);
         }
     }
 

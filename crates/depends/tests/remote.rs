@@ -8,10 +8,8 @@ mod stores;
 mod tree;
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kestrel_depends::pipeline::RunReport;
@@ -38,30 +36,14 @@ fn with_remote(tree: &Tree, remote: RemoteConfig) -> Config {
 
 /// Runs depends with `config`, returning the result and every log line.
 fn run_logged(config: Config) -> (anyhow::Result<RunReport>, String) {
-    logged(|| Depends::load(config, Progress::quiet())?.run())
+    logged(|progress| Depends::load(config, progress)?.run())
 }
 
-fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-    impl Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let lines = Lines::default();
-    let writer = lines.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-    (out, text)
+/// Runs `f` with a progress that records its lines, and returns them.
+fn logged<T>(f: impl FnOnce(Progress) -> T) -> (T, String) {
+    let (progress, recording) = Progress::recording();
+    let out = f(progress);
+    (out, recording.text())
 }
 
 fn warnings(log: &str) -> Vec<&str> {
@@ -443,7 +425,7 @@ fn sources_come_from_the_store_where_only_loopback_exists() {
         let mut config = with_remote(&second, store.config(Mode::ReadOnly));
         config.fallback_url = Some("https://fallback.invalid/sources".into());
         config.mirrors = kestrel_depends::mirror::Mirrors::from_env_and_apt(Path::new("/etc/apt"));
-        let (paths, log) = logged(|| Depends::load(config, Progress::quiet())?.download());
+        let (paths, log) = logged(|progress| Depends::load(config, progress)?.download());
         assert_eq!(
             paths.unwrap(),
             std::slice::from_ref(&source),
@@ -491,7 +473,7 @@ fn killing_a_download_midway_leaves_nothing_in_the_cache() {
     );
     let mut config = first.config();
     config.remote = Some(store.config(Mode::ReadWrite));
-    let (paths, log) = logged(|| Depends::load(config, Progress::quiet())?.download());
+    let (paths, log) = logged(|progress| Depends::load(config, progress)?.download());
     paths.unwrap();
     assert!(log.is_empty() || warnings(&log).is_empty(), "{log}");
 
