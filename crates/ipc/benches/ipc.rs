@@ -2,14 +2,19 @@
 //! the same run: a raw socketpair ping-pong between two processes, bare
 //! capnp-rpc between two processes (none of our layers) as its examples set
 //! it up and in its best set-up (buffered halves over the socket registered
-//! for readability only, as kestrel-ipc does), ours (kestrel-ipc
-//! exactly as the node and wallet use it) with `-debug=ipc` off and on, and
-//! with idle time between calls as a node's RPC handlers have it, and the
-//! same call in-process. Once with the processes free, once with both
-//! pinned to one core. Each row also gives the CPU time per sequential call
-//! of both processes (every thread, from /proc/<pid>/task/*/schedstat) and,
-//! where the socket is kestrel-ipc's, this process's `recv` + `send` calls
-//! per pipelined call.
+//! for readability only, as kestrel-ipc does; the baseline), ours
+//! (kestrel-ipc exactly as the node and wallet use it) called by a task on
+//! the event loop as the bare rows call (row 3) and by another thread as
+//! the node's RPC handlers call (row 3t: the hop to the loop and back), with
+//! `-debug=ipc` on, with idle time between calls as a node's RPC handlers
+//! have it (bare too), and the same call in-process. Once with the
+//! processes free, once with both pinned to one core. Each row also gives,
+//! per sequential call, the CPU time of both processes and how many times
+//! one of their threads was put on a CPU (every thread, from
+//! /proc/<pid>/task/*/schedstat: time and run count; each wake-up is one),
+//! and, where the socket is kestrel-ipc's (its stream counts them under
+//! feature `test-peer`), this process's `recv` + `send` calls per
+//! pipelined call.
 //!
 //! `cargo bench -p kestrel-ipc --bench ipc` (with the depends cargo config).
 //! The bench re-executes itself for the child processes
@@ -90,6 +95,8 @@ struct Figures {
     p99: Duration,
     /// CPU time of both processes per sequential call.
     cpu_per_call: Duration,
+    /// Threads of both processes put on a CPU per sequential call.
+    runs_per_call: f64,
     /// `None` where the API has no pipelined form.
     calls_per_sec: Option<f64>,
     /// This process's `recv` + `send` per pipelined call, where the socket
@@ -102,7 +109,7 @@ struct Figures {
 #[derive(Default)]
 struct Measured {
     round_trips: Vec<Duration>,
-    cpu: Duration,
+    cpu: CpuUse,
     pipelined: Option<Pipelined>,
 }
 
@@ -121,7 +128,8 @@ impl Measured {
             mean: total / calls,
             p50: round_trips[round_trips.len() / 2],
             p99: round_trips[round_trips.len() * 99 / 100],
-            cpu_per_call: self.cpu / calls,
+            cpu_per_call: self.cpu.time / calls,
+            runs_per_call: self.cpu.runs as f64 / f64::from(calls),
             calls_per_sec: self
                 .pipelined
                 .as_ref()
@@ -134,28 +142,64 @@ impl Measured {
     }
 }
 
-/// CPU time so far of this process and `child`, every thread of each.
+/// CPU use so far of this process and `child`, every thread of each.
 struct CpuClock {
     child: u32,
 }
 
 impl CpuClock {
-    fn now(&self) -> Duration {
+    fn now(&self) -> CpuUse {
         process_cpu("self") + process_cpu(&self.child.to_string())
     }
 }
 
-/// Sum of the first field (ns on CPU) of each thread's schedstat.
-fn process_cpu(pid: &str) -> Duration {
+/// Time on a CPU and the number of times a thread was put on one (each
+/// wake-up of a sleeping thread is one: the thread hops of a call).
+#[derive(Clone, Copy, Default)]
+struct CpuUse {
+    time: Duration,
+    runs: u64,
+}
+
+impl std::ops::Add for CpuUse {
+    type Output = CpuUse;
+    fn add(self, other: CpuUse) -> CpuUse {
+        CpuUse {
+            time: self.time + other.time,
+            runs: self.runs + other.runs,
+        }
+    }
+}
+
+impl std::ops::Sub for CpuUse {
+    type Output = CpuUse;
+    fn sub(self, earlier: CpuUse) -> CpuUse {
+        CpuUse {
+            time: self.time.saturating_sub(earlier.time),
+            runs: self.runs.saturating_sub(earlier.runs),
+        }
+    }
+}
+
+/// Sum over the threads of `pid` of their schedstat: the first field (ns on
+/// a CPU) and the third (times run on a CPU).
+fn process_cpu(pid: &str) -> CpuUse {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
         .into_iter()
         .flatten();
-    let nanos: u64 = tasks
+    tasks
         .flatten()
         .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    Duration::from_nanos(nanos)
+        .filter_map(|stat| {
+            let mut fields = stat.split_whitespace().map(str::parse::<u64>);
+            let nanos = fields.next()?.ok()?;
+            let runs = fields.nth(1)?.ok()?;
+            Some(CpuUse {
+                time: Duration::from_nanos(nanos),
+                runs,
+            })
+        })
+        .fold(CpuUse::default(), |sum, thread| sum + thread)
 }
 
 /// `recv` + `send` calls of this process on kestrel-ipc sockets so far.
@@ -175,16 +219,17 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
         MESSAGE.len()
     );
     println!(
-        "{:<36} {:>8} {:>8} {:>8} {:>8} {:>12} {:>9}",
-        "variant", "mean us", "p50 us", "p99 us", "cpu us", "pipelined/s", "sys/call"
+        "{:<40} {:>8} {:>8} {:>8} {:>8} {:>9} {:>12} {:>9}",
+        "variant", "mean us", "p50 us", "p99 us", "cpu us", "runs/call", "pipelined/s", "sys/call"
     );
     let print = |label: &str, f: &Figures| {
         println!(
-            "{label:<36} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>12} {:>9}",
+            "{label:<40} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>12} {:>9}",
             us(f.mean),
             us(f.p50),
             us(f.p99),
             us(f.cpu_per_call),
+            f.runs_per_call,
             f.calls_per_sec.map_or("-".into(), |c| format!("{c:.0}")),
             f.syscalls_per_call
                 .map_or("-".into(), |c| format!("{c:.2}"))
@@ -204,16 +249,18 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
         ),
         &bare_idle,
     );
-    let ours = bench_ours(false, Duration::ZERO)?;
-    print("3 kestrel-ipc, -debug=ipc off", &ours);
+    let ours = bench_ours(Caller::Loop, false, Duration::ZERO)?;
+    print("3 kestrel-ipc, caller on the loop", &ours);
+    let ours_thread = bench_ours(Caller::Thread, false, Duration::ZERO)?;
+    print("3t kestrel-ipc, sync caller thread", &ours_thread);
     log_filter.modify(|filter| *filter = EnvFilter::new("ipc=debug"))?;
-    let ours_debug = bench_ours(true, Duration::ZERO)?;
+    let ours_debug = bench_ours(Caller::Loop, true, Duration::ZERO)?;
     log_filter.modify(|filter| *filter = EnvFilter::new("off"))?;
-    print("3 kestrel-ipc, -debug=ipc on", &ours_debug);
-    let ours_idle = bench_ours(false, IDLE_BETWEEN_CALLS)?;
+    print("3 kestrel-ipc, on the loop, -debug=ipc", &ours_debug);
+    let ours_idle = bench_ours(Caller::Loop, false, IDLE_BETWEEN_CALLS)?;
     print(
         &format!(
-            "3 kestrel-ipc, {} us idle between",
+            "3 kestrel-ipc, on loop, {} us idle",
             IDLE_BETWEEN_CALLS.as_micros()
         ),
         &ours_idle,
@@ -222,28 +269,28 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
     print("3b kestrel-ipc Chain call (pool)", &trait_call);
     let local = bench_in_process();
     print("4 in-process call", &local);
-    println!(
-        "ratios (mean round trip): 3/2best = {:.2}  3/2plain = {:.2}  3/1 = {:.2}  3(debug)/3 = {:.2}  3idle/2idle = {:.2}",
-        us(ours.mean) / us(bare.mean),
-        us(ours.mean) / us(plain.mean),
-        us(ours.mean) / us(raw.mean),
-        us(ours_debug.mean) / us(ours.mean),
-        us(ours_idle.mean) / us(bare_idle.mean),
-    );
-    println!(
-        "ratios (cpu per call): 3/2best = {:.2}  3/2plain = {:.2}  3(debug)/3 = {:.2}",
-        us(ours.cpu_per_call) / us(bare.cpu_per_call),
-        us(ours.cpu_per_call) / us(plain.cpu_per_call),
-        us(ours_debug.cpu_per_call) / us(ours.cpu_per_call),
-    );
-    if let (Some(ours), Some(bare), Some(plain)) =
-        (ours.calls_per_sec, bare.calls_per_sec, plain.calls_per_sec)
-    {
-        println!(
-            "ratios (pipelined calls/s): 3/2best = {:.2}  3/2plain = {:.2}",
-            ours / bare,
-            ours / plain
-        );
+    let ratios: &[(&str, &Figures, &Figures)] = &[
+        ("3/2best", &ours, &bare),
+        ("3t/2best", &ours_thread, &bare),
+        ("3/2plain", &ours, &plain),
+        ("3/1", &ours, &raw),
+        ("3t/3", &ours_thread, &ours),
+        ("3(debug)/3", &ours_debug, &ours),
+        ("3idle/2idle", &ours_idle, &bare_idle),
+    ];
+    type Metric = fn(&Figures) -> Option<f64>;
+    let metrics: [(&str, Metric); 4] = [
+        ("mean round trip", |f| Some(us(f.mean))),
+        ("p50 round trip", |f| Some(us(f.p50))),
+        ("cpu per call", |f| Some(us(f.cpu_per_call))),
+        ("pipelined calls/s", |f| f.calls_per_sec),
+    ];
+    for (metric, value) in metrics {
+        let line: Vec<String> = ratios
+            .iter()
+            .filter_map(|(name, a, b)| Some(format!("{name} = {:.2}", value(a)? / value(b)?)))
+            .collect();
+        println!("ratios ({metric}): {}", line.join("  "));
     }
     Ok(())
 }
@@ -405,27 +452,12 @@ fn bench_bare(role: &str, idle: Duration) -> anyhow::Result<Figures> {
                 Ok(())
             }
         };
-        for _ in 0..WARMUP {
-            call().await?;
-        }
-        let mut measured = Measured::default();
-        let cpu = clock.now();
-        for _ in 0..sequential_calls(idle) {
-            if !idle.is_zero() {
-                std::thread::sleep(idle);
-            }
-            let start = Instant::now();
-            call().await?;
-            measured.round_trips.push(start.elapsed());
-        }
-        measured.cpu = clock.now() - cpu;
+        let mut measured = time_sequential(&clock, idle, call).await?;
         if idle.is_zero() {
-            let syscalls = syscalls_now();
-            let elapsed = pipelined(call).await?;
-            measured.pipelined = Some(Pipelined {
-                elapsed,
-                syscalls: counted.then(|| syscalls_now() - syscalls),
-            });
+            let mut pipelined = time_pipelined(call).await?;
+            // Plain halves are tokio's sockets, which nothing counts.
+            pipelined.syscalls = pipelined.syscalls.filter(|_| counted);
+            measured.pipelined = Some(pipelined);
         }
         drop(client);
         disconnect.await?;
@@ -444,9 +476,22 @@ fn sequential_calls(idle: Duration) -> usize {
     }
 }
 
+/// Who makes kestrel-ipc's calls.
+#[derive(Clone, Copy)]
+enum Caller {
+    /// A task on the IPC event loop (`echo_on_loop`): no thread hop, as in
+    /// the bare rows.
+    Loop,
+    /// Another thread, waiting for each call (`echo_async`, what the
+    /// blocking `echo` of the node's RPC handlers does), and for the
+    /// pipelined run keeping calls in flight: each call hops to the loop
+    /// and back.
+    Thread,
+}
+
 /// Sequential calls `idle` apart (back to back when zero, and then the
-/// pipelined run too).
-fn bench_ours(debug: bool, idle: Duration) -> anyhow::Result<Figures> {
+/// pipelined run too), made by `caller`.
+fn bench_ours(caller: Caller, debug: bool, idle: Duration) -> anyhow::Result<Figures> {
     let event_loop = EventLoop::start("kestrel-ipc-bench")?;
     let exe = std::env::current_exe()?;
     let mut args = vec!["--child".as_ref(), "ours".as_ref()];
@@ -457,15 +502,66 @@ fn bench_ours(debug: bool, idle: Duration) -> anyhow::Result<Figures> {
         spawn_process(&event_loop.handle(), &exe, &args, Arc::new(EchoOnlyInit))?;
     let clock = CpuClock { child: child.pid() };
     let echo = connection.remote_init().make_echo()?;
-    let call = || {
-        let reply = echo.echo_async(&MESSAGE);
-        async move {
-            anyhow::ensure!(reply.await?.len() == MESSAGE.len());
-            Ok(())
+    let measured = match caller {
+        Caller::Loop => {
+            let echo = echo.clone();
+            event_loop
+                .handle()
+                .run_blocking(move || async move {
+                    let call = || {
+                        let reply = echo.echo_on_loop(&MESSAGE);
+                        async move {
+                            anyhow::ensure!(reply.await?.len() == MESSAGE.len());
+                            Ok(())
+                        }
+                    };
+                    let mut measured = time_sequential(&clock, idle, call).await?;
+                    if idle.is_zero() {
+                        measured.pipelined = Some(time_pipelined(call).await?);
+                    }
+                    anyhow::Ok(measured)
+                })
+                .ok_or_else(|| anyhow::anyhow!("the IPC event loop stopped"))??
+        }
+        Caller::Thread => {
+            let call = || {
+                let reply = echo.echo_async(&MESSAGE);
+                async move {
+                    anyhow::ensure!(reply.await?.len() == MESSAGE.len());
+                    Ok(())
+                }
+            };
+            // Awaiting each call in turn from this thread is what the
+            // blocking `echo` does.
+            futures::executor::block_on(async {
+                let mut measured = time_sequential(&clock, idle, call).await?;
+                if idle.is_zero() {
+                    measured.pipelined = Some(time_pipelined(call).await?);
+                }
+                anyhow::Ok(measured)
+            })?
         }
     };
+    drop(echo);
+    connection.close();
+    child
+        .wait_exit(Duration::from_secs(10))
+        .ok_or_else(|| anyhow::anyhow!("the bench child did not exit"))?;
+    Ok(measured.figures())
+}
+
+/// Warms up, then times sequential calls of `call` `idle` apart, and the
+/// CPU both processes spend on them.
+async fn time_sequential<Fut>(
+    clock: &CpuClock,
+    idle: Duration,
+    mut call: impl FnMut() -> Fut,
+) -> anyhow::Result<Measured>
+where
+    Fut: Future<Output = anyhow::Result<()>>,
+{
     for _ in 0..WARMUP {
-        echo.echo(&MESSAGE)?;
+        call().await?;
     }
     let mut measured = Measured::default();
     let cpu = clock.now();
@@ -474,25 +570,25 @@ fn bench_ours(debug: bool, idle: Duration) -> anyhow::Result<Figures> {
             std::thread::sleep(idle);
         }
         let start = Instant::now();
-        let reply = echo.echo(&MESSAGE)?;
+        call().await?;
         measured.round_trips.push(start.elapsed());
-        anyhow::ensure!(reply.len() == MESSAGE.len());
     }
     measured.cpu = clock.now() - cpu;
-    if idle.is_zero() {
-        let syscalls = syscalls_now();
-        let elapsed = futures::executor::block_on(pipelined(call))?;
-        measured.pipelined = Some(Pipelined {
-            elapsed,
-            syscalls: Some(syscalls_now() - syscalls),
-        });
-    }
-    drop(echo);
-    connection.close();
-    child
-        .wait_exit(Duration::from_secs(10))
-        .ok_or_else(|| anyhow::anyhow!("the bench child did not exit"))?;
-    Ok(measured.figures())
+    Ok(measured)
+}
+
+/// A pipelined run of `call`, with the `recv` + `send` calls this process
+/// made on kestrel-ipc's sockets meanwhile.
+async fn time_pipelined<Fut>(call: impl FnMut() -> Fut) -> anyhow::Result<Pipelined>
+where
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let syscalls = syscalls_now();
+    let elapsed = pipelined(call).await?;
+    Ok(Pipelined {
+        elapsed,
+        syscalls: Some(syscalls_now() - syscalls),
+    })
 }
 
 /// A `Chain` trait call to the test peer's chain: the path every node and

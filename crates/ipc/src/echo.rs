@@ -7,11 +7,12 @@ use std::sync::Arc;
 use capnp::capability::Rc;
 use kestrel_interfaces::Result;
 
-use crate::link::{send_logged, Link, ProxyCore};
+use crate::link::{send_logged, CallOutcome, Link, ProxyCore};
 use crate::log::{CallLog, Side};
 use crate::schema::echo_capnp::echo;
 
-/// `Echo` of the far process.
+/// `Echo` of the far process. Clones call the same object.
+#[derive(Clone)]
 pub struct EchoProxy {
     core: Arc<ProxyCore<echo::Client>>,
 }
@@ -30,14 +31,25 @@ impl EchoProxy {
     /// flight (pipelining).
     pub fn echo_async(&self, data: &[u8]) -> impl Future<Output = Result<Vec<u8>>> + Send {
         let data = data.to_vec();
-        self.core.start(move |core| async move {
-            let mut request = core.client().echo_request();
-            request.get().set_data(&data);
-            let response = send_logged!(core, "echo", request);
-            let results = response.get()?;
-            Ok(Ok(results.get_data()?.to_vec()))
-        })
+        self.core.start(move |core| echo_call(core, data))
     }
+
+    /// The call from a task on the IPC event loop (see
+    /// [`EventLoopHandle::run`](crate::EventLoopHandle::run)): no thread
+    /// hop. Panics off the loop thread.
+    pub fn echo_on_loop(&self, data: &[u8]) -> impl Future<Output = Result<Vec<u8>>> {
+        let data = data.to_vec();
+        self.core.start_on_loop(move |core| echo_call(core, data))
+    }
+}
+
+/// The `echo` request and its reply, on the loop.
+async fn echo_call(core: Arc<ProxyCore<echo::Client>>, data: Vec<u8>) -> CallOutcome<Vec<u8>> {
+    let mut request = core.client().echo_request();
+    request.get().set_data(&data);
+    let response = send_logged!(core, "echo", request);
+    let results = response.get()?;
+    Ok(Ok(results.get_data()?.to_vec()))
 }
 
 /// Returns what it is given, on the loop itself: it cannot block.

@@ -147,8 +147,10 @@ impl EventLoopHandle {
 
     /// Runs `make()` on the loop thread and the future it returns as a local
     /// task; the returned future (`Send`) yields its output, or `None` if
-    /// the loop stopped first.
-    pub(crate) fn run<T, Fut>(
+    /// the loop stopped first. Code that makes many calls can run on the
+    /// loop this way and use the proxies' `..._on_loop` calls, which cross
+    /// no thread.
+    pub fn run<T, Fut>(
         &self,
         make: impl FnOnce() -> Fut + Send + 'static,
     ) -> impl Future<Output = Option<T>> + Send + 'static
@@ -169,10 +171,7 @@ impl EventLoopHandle {
 
     /// Blocks the calling thread on [`EventLoopHandle::run`]. Never call it
     /// on the loop thread (it would wait for itself).
-    pub(crate) fn run_blocking<T, Fut>(
-        &self,
-        make: impl FnOnce() -> Fut + Send + 'static,
-    ) -> Option<T>
+    pub fn run_blocking<T, Fut>(&self, make: impl FnOnce() -> Fut + Send + 'static) -> Option<T>
     where
         T: Send + 'static,
         Fut: Future<Output = T> + 'static,

@@ -78,13 +78,30 @@ impl<C: 'static> ProxyCore<C> {
         let peer = self.link.peer.clone();
         let interface = self.interface;
         let reply = self.link.handle.run(move || f(core));
-        async move {
-            match reply.await {
-                Some(Ok(outcome)) => outcome,
-                Some(Err(e)) => Err(peer.call_failed(interface, e)),
-                None => Err(peer.disconnected(interface, None)),
-            }
-        }
+        async move { settle(&peer, interface, reply.await) }
+    }
+
+    /// Starts a call from a task on the loop thread itself: the request is
+    /// built and sent right here, with no hop to the loop and back (the
+    /// job channel, a task spawn, a oneshot and two thread wake-ups of
+    /// [`ProxyCore::start`]). The future is not `Send`: await it on the loop.
+    pub(crate) fn start_on_loop<T, Fut>(
+        self: &Arc<Self>,
+        f: impl FnOnce(Arc<Self>) -> Fut,
+    ) -> impl Future<Output = Result<T>> + 'static
+    where
+        T: 'static,
+        Fut: Future<Output = CallOutcome<T>> + 'static,
+    {
+        assert!(
+            self.on_loop_thread(),
+            "{} proxy: start_on_loop called off the IPC event-loop thread",
+            self.interface
+        );
+        let peer = self.link.peer.clone();
+        let interface = self.interface;
+        let call = f(self.clone());
+        async move { settle(&peer, interface, Some(call.await)) }
     }
 
     /// A call from sync code: blocks until the reply (or the disconnect).
@@ -112,6 +129,17 @@ impl<C: 'static> ProxyCore<C> {
     /// Whether this is the loop thread, where a proxy must not wait.
     pub(crate) fn on_loop_thread(&self) -> bool {
         self.link.handle.is_loop_thread()
+    }
+}
+
+/// A call's result as the caller sees it: `None` (the loop stopped before
+/// the call ran) and transport failures become `Disconnected` naming the
+/// peer.
+fn settle<T>(peer: &Peer, interface: &'static str, reply: Option<CallOutcome<T>>) -> Result<T> {
+    match reply {
+        Some(Ok(outcome)) => outcome,
+        Some(Err(e)) => Err(peer.call_failed(interface, e)),
+        None => Err(peer.disconnected(interface, None)),
     }
 }
 

@@ -281,6 +281,40 @@ fn many_concurrent_calls_and_pipelined_calls() {
     }
 }
 
+/// Calls made by a task on the event loop itself (no thread hop): one at a
+/// time and 100 in flight, each answered with its own bytes; once the peer
+/// is gone they fail with `Disconnected` instead of waiting.
+#[test]
+fn calls_from_the_loop_thread_are_answered_and_fail_on_disconnect() {
+    let event_loop = EventLoop::start("test-node").unwrap();
+    let (child, connection) = spawn_wallet_peer(&event_loop);
+    let echo = connection.remote_init().make_echo().unwrap();
+    let on_loop = echo.clone();
+    let replies = event_loop
+        .handle()
+        .run_blocking(move || async move {
+            let mut replies = Vec::new();
+            for i in 0..10u32 {
+                replies.push(on_loop.echo_on_loop(&i.to_le_bytes()).await);
+            }
+            let pending = (10..110u32).map(|i| on_loop.echo_on_loop(&i.to_le_bytes()));
+            replies.extend(futures::future::join_all(pending).await);
+            replies
+        })
+        .expect("the loop runs");
+    assert_eq!(replies.len(), 110);
+    for (i, reply) in replies.into_iter().enumerate() {
+        assert_eq!(reply.unwrap(), (i as u32).to_le_bytes());
+    }
+    child.kill();
+    assert!(connection.wait_closed(PROMPTLY).is_some());
+    let after = event_loop
+        .handle()
+        .run_blocking(move || async move { echo.echo_on_loop(b"late").await })
+        .expect("the loop runs");
+    assert!(matches!(after, Err(Error::Disconnected(..))), "{after:?}");
+}
+
 #[test]
 fn killing_the_child_mid_call_fails_calls_and_reaps_it() {
     let event_loop = EventLoop::start("test-node").unwrap();
