@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -14,6 +14,7 @@ use crate::host::{Compiler, Compilers};
 use crate::plan::PlannedPackage;
 use crate::progress::Progress;
 use crate::recipe::{BuildStyle, PatchFile};
+use crate::schedule::JobBudget;
 
 /// The install prefix baked into built tools. Fixed, so it never depends on
 /// where the checkout is (Cap'n Proto compiles its prefix into `capnp`);
@@ -32,7 +33,8 @@ pub struct BuildEnv<'a> {
     pub native: &'a Compilers,
     /// Compilers for the host.
     pub host: &'a Compilers,
-    pub jobs: usize,
+    /// The run's shared `-j` budget (a make jobserver).
+    pub jobs: &'a JobBudget,
     /// `toolchain.cmake` for a package (native or not) whose dependencies
     /// are unpacked at the given prefix; used by cmake-style packages.
     pub cmake_toolchain: &'a dyn Fn(bool, &Path) -> Result<String, String>,
@@ -115,12 +117,19 @@ pub fn build(
             source,
         }
     };
+    // Native packages are built for the build machine, the same for every
+    // host: their scratch tree, log and baked prefix say its triple.
+    let triple = if spec.native {
+        env.build_triple
+    } else {
+        env.host_triple
+    };
     let scratch = env
         .work_dir
         .join("build")
-        .join(env.host_triple)
+        .join(triple)
         .join(format!("{name}-{}", &pkg.build_id[..12]));
-    let logs = env.work_dir.join("logs").join(env.host_triple);
+    let logs = env.work_dir.join("logs").join(triple);
     let log_path = logs.join(format!("{name}.log"));
     if scratch.exists() {
         fs::remove_dir_all(&scratch).map_err(io_err("removing an old scratch tree"))?;
@@ -153,11 +162,6 @@ pub fn build(
         }
     }
 
-    let triple = if spec.native {
-        env.build_triple
-    } else {
-        env.host_triple
-    };
     let options = spec.build.options_for(triple);
     let compilers = if spec.native { env.native } else { env.host };
     let map_paths = format!("-ffile-prefix-map={}=.", scratch.display());
@@ -183,15 +187,20 @@ pub fn build(
 
     // Without a trailing `/` (`join("")` would add one): `.pc` files and
     // cmake name `<prefix>/lib`, which relocation must match whole.
-    let mut prefix = Path::new(BAKED_PREFIX).join(env.host_triple);
+    let mut prefix = Path::new(BAKED_PREFIX).join(triple);
     if spec.native {
         prefix.push(package_prefix(true));
     }
     // `make install` / cmake's install target write below
     // `<destdir>/<prefix>`; that subtree becomes the package's staging.
     let destdir = scratch.join("destdir");
-    let make_program = || Command::new(std::env::var_os("MAKE").unwrap_or_else(|| "make".into()));
-    let jobs = format!("-j{}", env.jobs.max(1));
+    // Every make takes its parallel jobs from the run's jobserver (never
+    // `-jN`, which would make it leave the jobserver).
+    let make_program = || {
+        let mut make = Command::new(std::env::var_os("MAKE").unwrap_or_else(|| "make".into()));
+        env.jobs.share_with(&mut make);
+        make
+    };
     match spec.build.style {
         BuildStyle::Autotools | BuildStyle::Make => {
             let configure = match spec.build.style {
@@ -213,7 +222,7 @@ pub fn build(
                     .map(|(program, args)| {
                         let expand = |a: &String| {
                             a.replace("{prefix}", &prefix.display().to_string())
-                                .replace("{jobs}", &env.jobs.max(1).to_string())
+                                .replace("{jobs}", &env.jobs.jobs().to_string())
                         };
                         let mut configure = Command::new(expand(program));
                         configure.args(args.iter().map(expand));
@@ -227,7 +236,7 @@ pub fn build(
                 )?;
             }
             let mut make = make_program();
-            make.arg(&jobs).args(&spec.build.make_targets);
+            make.args(&spec.build.make_targets);
             step.run("make", make.current_dir(&src).envs(build_env.clone()))?;
             if spec.build.staged_install {
                 let mut install = make_program();
@@ -279,11 +288,11 @@ pub fn build(
                 .current_dir(&src)
                 .envs(build_env)
                 .env("CMAKE", &cmake)
-                .env("NUM_JOBS", env.jobs.max(1).to_string())
-                .env("DESTDIR", &destdir)
-                // The cmake crate passes a cargo jobserver on to make; this
-                // build's parallelism is NUM_JOBS.
-                .env_remove("CARGO_MAKEFLAGS");
+                .env("NUM_JOBS", env.jobs.jobs().to_string())
+                .env("DESTDIR", &destdir);
+            // The cmake crate hands CARGO_MAKEFLAGS (our jobserver) on to
+            // the make that `cmake --build` runs.
+            env.jobs.share_with(&mut run);
             step.run("cmake", &mut run)?;
         }
     }
@@ -489,6 +498,8 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
+    /// Runs `cmd` with stdout and stderr into one pipe; every line goes to
+    /// the log, and the latest one to the package's progress line.
     fn run(&mut self, step: &str, cmd: &mut Command) -> Result<(), BuildError> {
         self.progress.step(self.package, step);
         let failed = |status: String| BuildError::StepFailed {
@@ -499,14 +510,27 @@ impl Step<'_> {
             scratch: self.scratch.to_owned(),
         };
         let _ = writeln!(self.log, "+ {cmd:?}");
-        let out = self.log.try_clone().map_err(|e| failed(e.to_string()))?;
-        let err = self.log.try_clone().map_err(|e| failed(e.to_string()))?;
-        let status = cmd
+        let (reader, writer) = io::pipe().map_err(|e| failed(e.to_string()))?;
+        let writer_too = writer.try_clone().map_err(|e| failed(e.to_string()))?;
+        let child = cmd
             .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .status()
-            .map_err(|e| failed(format!("cannot start {:?}: {e}", cmd.get_program())))?;
+            .stdout(writer)
+            .stderr(writer_too)
+            .spawn();
+        // The command keeps its copies of the write end until they are
+        // replaced; the read below ends only when every copy is closed.
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child =
+            child.map_err(|e| failed(format!("cannot start {:?}: {e}", cmd.get_program())))?;
+        let mut lines = io::BufReader::new(reader);
+        let mut line = Vec::new();
+        while lines.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            let _ = self.log.write_all(&line);
+            self.progress
+                .output(self.package, &String::from_utf8_lossy(&line));
+            line.clear();
+        }
+        let status = child.wait().map_err(|e| failed(e.to_string()))?;
         if status.success() {
             Ok(())
         } else {

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod recipe;
 pub mod remote;
 pub mod reproducible;
+pub mod schedule;
 pub mod toolchain_files;
 
 pub use pipeline::{Config, Depends};

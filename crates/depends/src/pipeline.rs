@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{bail, Context, Result};
 
@@ -16,6 +16,7 @@ use crate::plan::{self, HostIdentity, PlannedPackage};
 use crate::progress::Progress;
 use crate::recipe::{Recipe, RecipeBook, CMAKE_PACKAGE};
 use crate::remote::{Mode, RemoteConfig, RemoteStore};
+use crate::schedule::{self, JobBudget};
 use crate::toolchain_files::{self, ToolchainInputs};
 
 /// Settings of one run; see `cargo xtask depends --help` for where each
@@ -81,8 +82,22 @@ impl Config {
         self.depends_dir().join(&self.host)
     }
 
-    pub(crate) fn built_dir(&self) -> PathBuf {
-        self.base_cache.join(&self.host)
+    /// `<base cache>/<triple>`: a package's archives, under the triple it
+    /// runs on. Native packages' are the build machine's, so every host
+    /// built on this machine reuses them.
+    pub(crate) fn built_dir(&self, native: bool) -> PathBuf {
+        let triple = if native {
+            &self.build_triple
+        } else {
+            &self.host
+        };
+        self.base_cache.join(triple)
+    }
+
+    /// Where `pkg`'s archive is (or goes).
+    pub fn archive_path(&self, pkg: &PlannedPackage) -> PathBuf {
+        self.built_dir(pkg.recipe.spec.native)
+            .join(pkg.archive_name())
     }
 
     fn toolchains_dir(&self) -> PathBuf {
@@ -106,6 +121,8 @@ pub struct Depends {
     pub config: Config,
     pub book: RecipeBook,
     pub host: Host,
+    /// The build machine's host file: native packages are built for it.
+    pub build_machine: Host,
     pub progress: Progress,
     /// The remote store, opened on first use (None: none configured, or
     /// it could not be set up, which was reported).
@@ -116,10 +133,12 @@ impl Depends {
     pub fn load(config: Config, progress: Progress) -> Result<Depends> {
         let book = RecipeBook::load(&config.depends_dir().join("packages"))?;
         let host = Host::load(&config.toolchains_dir(), &config.host)?;
+        let build_machine = Host::load(&config.toolchains_dir(), &config.build_triple)?;
         Ok(Depends {
             config,
             book,
             host,
+            build_machine,
             progress,
             remote: OnceLock::new(),
         })
@@ -150,6 +169,8 @@ impl Depends {
         let identity = HostIdentity {
             host_triple: &self.config.host,
             toolchain_file: &self.host.text,
+            build_triple: &self.config.build_triple,
+            build_toolchain_file: &self.build_machine.text,
             native_compilers: &native_identity,
             host_compilers: &host_identity,
             cmake_toolchain_template: &cmake_toolchain_template,
@@ -198,41 +219,96 @@ impl Depends {
                 });
             }
         }
+        let archives: Vec<PathBuf> = planned
+            .iter()
+            .map(|p| self.config.archive_path(p))
+            .collect();
         let mut report = RunReport::default();
-        let mut archives: Vec<PathBuf> = Vec::new();
-        for (index, pkg) in planned.iter().enumerate() {
+        let mut to_build = Vec::new();
+        for (index, (pkg, archive)) in planned.iter().zip(&archives).enumerate() {
             let name = pkg.name().to_string();
-            let archive = self.config.built_dir().join(pkg.archive_name());
             if archive.exists() {
-                match crate::archive::verify(&archive) {
+                match crate::archive::verify(archive) {
                     Ok(()) => {
-                        self.progress.step(&name, "cached build");
                         report.reused.push(name);
-                        archives.push(archive);
                         continue;
                     }
                     Err(e) => {
                         self.progress
                             .warn(&format!("{e}; deleting it and building {name} again"));
-                        std::fs::remove_file(&archive)
+                        std::fs::remove_file(archive)
                             .with_context(|| format!("deleting {}", archive.display()))?;
                     }
                 }
             }
-            if self.download_build(pkg, &archive) {
+            if self.download_build(pkg, archive) {
                 report.downloaded.push(name);
-                archives.push(archive);
                 continue;
             }
-            let source = self.fetch(&pkg.recipe)?;
-            let deps = dependency_archives(&planned[..index], &archives, pkg);
-            self.build(pkg, &source, &deps, &archive)?;
-            self.progress
-                .println(&format!("built {name} -> {}", archive.display()));
-            self.publish_build(pkg, &archive)?;
-            report.built.push(name);
-            archives.push(archive);
+            to_build.push(index);
         }
+        let needs = needs(&planned);
+        // What each package to build waits for: the packages to build among
+        // its direct and indirect dependencies (positions in `to_build`).
+        let waits_for: Vec<Vec<usize>> = to_build
+            .iter()
+            .map(|&i| {
+                to_build
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, j)| needs[i].contains(j))
+                    .map(|(k, _)| k)
+                    .collect()
+            })
+            .collect();
+        let budget = JobBudget::new(self.config.jobs).context("creating the make jobserver")?;
+        self.progress.println(&plan_text(
+            &self.config.host,
+            &planned,
+            &to_build,
+            &waits_for,
+            &report,
+            budget.jobs(),
+        ));
+        // One download at a time: packages may share a source file.
+        let fetching = Mutex::new(());
+        schedule::run_when_ready(&waits_for, |k| -> Result<()> {
+            let index = to_build[k];
+            let pkg = &planned[index];
+            let name = pkg.name().to_string();
+            let source = {
+                let _one = fetching.lock().unwrap_or_else(|e| e.into_inner());
+                self.fetch(&pkg.recipe)?
+            };
+            self.progress.step(&name, "waiting for a job slot");
+            let _token = budget.acquire().context("taking a jobserver token")?;
+            let deps: Vec<PathBuf> = needs[index].iter().map(|&j| archives[j].clone()).collect();
+            self.build(pkg, &source, &deps, &archives[index], &budget)?;
+            self.progress.done(
+                &name,
+                &format!("built {name} -> {}", archives[index].display()),
+            );
+            self.publish_build(pkg, &archives[index])
+        })
+        .map_err(|failures| {
+            let mut messages: Vec<String> = failures
+                .into_iter()
+                .map(|(_, e)| format!("{e:#}"))
+                .collect();
+            if messages.len() == 1 {
+                anyhow::anyhow!(messages.remove(0))
+            } else {
+                anyhow::anyhow!(
+                    "{} packages failed:\n  {}",
+                    messages.len(),
+                    messages.join("\n  ")
+                )
+            }
+        })?;
+        report.built = to_build
+            .iter()
+            .map(|&i| planned[i].name().to_string())
+            .collect();
         self.record_remote_stats();
         self.progress.step(&self.config.host, "install");
         install::install(
@@ -263,7 +339,7 @@ impl Depends {
         let depends = self.config.depends_dir();
         let mut targets = vec![
             self.config.prefix(),
-            self.config.built_dir(),
+            self.config.built_dir(false),
             depends.join("work/build").join(&self.config.host),
             depends.join("work/logs").join(&self.config.host),
         ];
@@ -312,11 +388,7 @@ impl Depends {
                 if var == "build_id" {
                     pkg.build_id.clone()
                 } else {
-                    self.config
-                        .built_dir()
-                        .join(pkg.archive_name())
-                        .display()
-                        .to_string()
+                    self.config.archive_path(pkg).display().to_string()
                 }
             }
             _ => bail!(
@@ -408,6 +480,7 @@ impl Depends {
         source: &Path,
         deps: &[PathBuf],
         archive: &Path,
+        budget: &JobBudget,
     ) -> Result<()> {
         let native = Compilers::detect(&self.config.build_triple, &self.config.build_triple)?;
         let host = self.host_compilers()?;
@@ -422,7 +495,7 @@ impl Depends {
             build_triple: &self.config.build_triple,
             native: &native,
             host: &host,
-            jobs: self.config.jobs,
+            jobs: budget,
             cmake_toolchain: &cmake_toolchain,
             cmake_driver: &self.config.cmake_driver,
         };
@@ -435,10 +508,9 @@ impl Depends {
     /// `deps_prefix`, where the package's dependencies are unpacked.
     fn cmake_toolchain(&self, native_package: bool, deps_prefix: &Path) -> Result<String> {
         let (host, compilers) = if native_package {
-            let build = Host::load(&self.config.toolchains_dir(), &self.config.build_triple)?;
             let compilers =
                 Compilers::detect(&self.config.build_triple, &self.config.build_triple)?;
-            (build.spec, compilers)
+            (self.build_machine.spec.clone(), compilers)
         } else {
             (self.host.spec.clone(), self.host_compilers()?)
         };
@@ -500,23 +572,69 @@ fn installed_packages(planned: &[PlannedPackage]) -> Vec<InstalledPackage> {
         .collect()
 }
 
-/// Archives of `pkg`'s direct and indirect dependencies: everything planned
-/// before it that it reaches through `dependencies`.
-fn dependency_archives(
-    earlier: &[PlannedPackage],
-    archives: &[PathBuf],
-    pkg: &PlannedPackage,
-) -> Vec<PathBuf> {
-    let mut needed = pkg.recipe.dependencies();
-    let mut out = Vec::new();
-    for (dep, archive) in earlier.iter().zip(archives).rev() {
-        if needed.contains(dep.name()) {
-            needed.extend(dep.recipe.dependencies());
-            out.push(archive.clone());
+/// For each planned package, the indexes of its direct and indirect
+/// dependencies (all earlier in the plan), in plan order.
+fn needs(planned: &[PlannedPackage]) -> Vec<Vec<usize>> {
+    let mut needs: Vec<Vec<usize>> = Vec::with_capacity(planned.len());
+    for pkg in planned {
+        let direct = pkg.recipe.dependencies();
+        let mut all: Vec<usize> = Vec::new();
+        for (j, dep) in planned[..needs.len()].iter().enumerate() {
+            if direct.contains(dep.name()) {
+                all.push(j);
+                all.extend(&needs[j]);
+            }
         }
+        all.sort_unstable();
+        all.dedup();
+        needs.push(all);
     }
-    out.reverse();
-    out
+    needs
+}
+
+/// What a run will do, printed before it starts: what is cached, and the
+/// packages to build in waves (each wave's packages start at once, sharing
+/// the `-j` budget; a package starts as soon as what it waits for is done).
+fn plan_text(
+    host: &str,
+    planned: &[PlannedPackage],
+    to_build: &[usize],
+    waits_for: &[Vec<usize>],
+    done: &RunReport,
+    jobs: usize,
+) -> String {
+    let name = |k: usize| planned[to_build[k]].name().to_string();
+    let mut text = format!(
+        "plan for {host}: {} to build, sharing -j{jobs} (one make jobserver); cached: [{}]",
+        to_build.len(),
+        done.reused.join(", ")
+    );
+    if !done.downloaded.is_empty() {
+        text.push_str(&format!(
+            "; from the remote cache: [{}]",
+            done.downloaded.join(", ")
+        ));
+    }
+    for (wave, members) in schedule::waves(waits_for).iter().enumerate() {
+        let members: Vec<String> = members
+            .iter()
+            .map(|&k| match waits_for[k].as_slice() {
+                [] => name(k),
+                after => format!(
+                    "{} (after {})",
+                    name(k),
+                    join(after.iter().map(|&d| name(d)))
+                ),
+            })
+            .collect();
+        let at_once = if members.len() > 1 { " at once" } else { "" };
+        text.push_str(&format!(
+            "\n  {}{at_once}: {}",
+            wave + 1,
+            members.join(", ")
+        ));
+    }
+    text
 }
 
 fn join<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
@@ -531,4 +649,69 @@ fn cargo_home() -> Option<PathBuf> {
     std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(name: &str, deps: &[&str]) -> PlannedPackage {
+        let deps: Vec<String> = deps.iter().map(|d| format!("{d:?}")).collect();
+        let text = format!(
+            "name = {name:?}\nversion = \"1\"\nnative = true\ndependencies = [{}]\n\
+             [source]\nfile_name = \"x.tar.gz\"\nsha256 = \"{}\"\nurls = []\n\
+             [build]\nstyle = \"make\"\n",
+            deps.join(", "),
+            "0".repeat(64)
+        );
+        let recipe = Recipe::parse(Path::new(&format!("{name}.toml")), text).unwrap();
+        PlannedPackage {
+            recipe,
+            build_id: "0".repeat(64),
+            inputs: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn the_plan_shows_what_builds_at_once_and_what_waits() {
+        // cached <- lib <- app; tool independent.
+        let planned = vec![
+            planned("cached", &[]),
+            planned("lib", &["cached"]),
+            planned("tool", &[]),
+            planned("app", &["lib"]),
+        ];
+        let needs = needs(&planned);
+        assert_eq!(needs[3], vec![0, 1]);
+        let to_build = [1, 2, 3];
+        let waits_for = vec![vec![], vec![], vec![0]];
+        let text = plan_text(
+            "h",
+            &planned,
+            &to_build,
+            &waits_for,
+            &RunReport {
+                reused: vec!["cached".to_owned()],
+                ..RunReport::default()
+            },
+            2,
+        );
+        assert_eq!(
+            text,
+            "plan for h: 3 to build, sharing -j2 (one make jobserver); cached: [cached]\n  \
+             1 at once: lib, tool\n  2: app (after lib)"
+        );
+        let from_store = RunReport {
+            downloaded: vec!["cached".to_owned()],
+            ..RunReport::default()
+        };
+        let text = plan_text("h", &planned, &to_build, &waits_for, &from_store, 2);
+        assert!(
+            text.starts_with(
+                "plan for h: 3 to build, sharing -j2 (one make jobserver); cached: []; \
+                 from the remote cache: [cached]\n"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -39,11 +39,16 @@ impl PlannedPackage {
     }
 }
 
-/// What a host contributes to every build id on it.
+/// What a host contributes to every build id on it. Native packages take
+/// the build machine's part only: their archives are the same whatever the
+/// host, so a cross build reuses those of the build machine's own run.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostIdentity<'a> {
     pub host_triple: &'a str,
     pub toolchain_file: &'a str,
+    /// The build machine's triple and host file (for native packages).
+    pub build_triple: &'a str,
+    pub build_toolchain_file: &'a str,
     /// Identity of the compilers the package is built with (the build
     /// machine's for `native` packages, the host's otherwise).
     pub native_compilers: &'a str,
@@ -147,17 +152,21 @@ fn build_id(
         #[serde(skip_serializing_if = "Option::is_none")]
         cmake_toolchain_template: Option<&'a str>,
     }
-    let compilers = if recipe.spec.native {
-        host.native_compilers
+    let (triple, toolchain_file, compilers) = if recipe.spec.native {
+        (
+            host.build_triple,
+            host.build_toolchain_file,
+            host.native_compilers,
+        )
     } else {
-        host.host_compilers
+        (host.host_triple, host.toolchain_file, host.host_compilers)
     };
     let input = IdInput {
         builder_version: BUILDER_VERSION,
         recipe: &recipe.text,
         dependencies: deps,
-        host_triple: host.host_triple,
-        toolchain_file: host.toolchain_file,
+        host_triple: triple,
+        toolchain_file,
         compilers,
         patches: &recipe.patches,
         cmake_toolchain_template: (recipe.spec.build.style == BuildStyle::Cmake)

@@ -1,19 +1,23 @@
-//! What a run shows while it works: a live line on a terminal (package,
-//! step, bytes fetched), plain `tracing` lines otherwise (CI logs), or
-//! lines kept in memory for a caller that checks them (tests).
+//! What a run shows while it works. On a terminal: one live line per
+//! package being worked on (packages build at once, each keeps its own
+//! line): its step, a download's bytes, rate and ETA, the last line of its
+//! `make`. Elsewhere (CI logs): plain `tracing` lines for each step and
+//! each quarter of a download, never make's output (that is in the log);
+//! or those lines kept in memory for a caller that checks them (tests).
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub struct Progress {
-    /// Hidden when stderr is not a terminal; the tracing lines stand in.
-    bar: ProgressBar,
-    interactive: bool,
-    /// Set by [`Progress::recording`]: lines go here instead of `tracing`,
-    /// whichever thread reports them.
+    /// `None`: not a terminal, the tracing lines stand in.
+    live: Option<MultiProgress>,
+    packages: Mutex<BTreeMap<String, PackageLine>>,
+    /// Set by [`Progress::recording`]: plain lines go here instead of
+    /// `tracing`, whichever thread reports them.
     record: Option<Recording>,
 }
 
@@ -33,39 +37,52 @@ impl Recording {
     }
 }
 
+/// One package's state: its live line (on a terminal) and what the plain
+/// lines last said.
+struct PackageLine {
+    bar: Option<ProgressBar>,
+    step: String,
+    /// The last quarter of a download that a plain line reported.
+    quarter: u64,
+}
+
+const STEP_TEMPLATE: &str = "{spinner} {prefix:.bold} {wide_msg} {elapsed}";
+const FETCH_TEMPLATE: &str =
+    "{spinner} {prefix:.bold} {wide_msg} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}";
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("static template")
+}
+
 impl Progress {
     /// Live on a terminal, log lines elsewhere.
     pub fn for_stderr() -> Progress {
-        if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(spinner_style());
-            bar.enable_steady_tick(Duration::from_millis(120));
-            Progress {
-                bar,
-                interactive: true,
-                record: None,
-            }
-        } else {
-            Progress::quiet()
+        let live = std::io::stderr()
+            .is_terminal()
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Progress {
+            live,
+            packages: Mutex::new(BTreeMap::new()),
+            record: None,
         }
     }
 
     /// Shows nothing but the tracing lines (tests, non-terminals).
     pub fn quiet() -> Progress {
         Progress {
-            bar: ProgressBar::hidden(),
-            interactive: false,
+            live: None,
+            packages: Mutex::new(BTreeMap::new()),
             record: None,
         }
     }
 
-    /// Keeps the lines in memory: a log capture that does not depend on
-    /// which thread reports or on `tracing`'s global state.
+    /// Keeps the plain lines in memory: a log capture that does not depend
+    /// on which thread reports or on `tracing`'s global state.
     pub fn recording() -> (Progress, Recording) {
         let record = Recording::default();
         let progress = Progress {
-            bar: ProgressBar::hidden(),
-            interactive: false,
+            live: None,
+            packages: Mutex::new(BTreeMap::new()),
             record: Some(record.clone()),
         };
         (progress, record)
@@ -81,72 +98,127 @@ impl Progress {
         }
     }
 
+    /// Runs `f` on `package`'s line, made on first use.
+    fn with_line<T>(&self, package: &str, f: impl FnOnce(&mut PackageLine) -> T) -> T {
+        let mut packages = self.packages.lock().unwrap_or_else(|e| e.into_inner());
+        let line = packages
+            .entry(package.to_owned())
+            .or_insert_with(|| PackageLine {
+                bar: self.live.as_ref().map(|multi| {
+                    let bar = multi.add(ProgressBar::new_spinner());
+                    bar.set_style(style(STEP_TEMPLATE));
+                    bar.set_prefix(package.to_owned());
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bar
+                }),
+                step: String::new(),
+                quarter: 0,
+            });
+        f(line)
+    }
+
     /// A package enters a step (fetch, configure, make, install, pack ...).
     pub fn step(&self, package: &str, step: &str) {
-        if self.interactive {
-            self.bar.set_style(spinner_style());
-            self.bar.set_prefix(package.to_owned());
-            self.bar.set_message(step.to_owned());
-        } else {
-            self.plain(format!("{package}: {step}"), false);
-        }
-    }
-
-    /// Bytes of a transfer so far: on a terminal with size, rate and ETA
-    /// (when the total is known); the log gets the step and result lines.
-    pub fn bytes(&self, package: &str, url: &str, done: u64, total: Option<u64>) {
-        if self.interactive {
-            let length = total.unwrap_or(0);
-            if self.bar.position() > done || self.bar.length() != Some(length) {
-                // A new transfer: rate and ETA start from here.
-                self.bar.set_style(transfer_style(total.is_some()));
-                self.bar.set_length(length);
-                self.bar.reset_eta();
+        self.with_line(package, |line| {
+            line.step = step.to_owned();
+            line.quarter = 0;
+            match &line.bar {
+                Some(bar) => {
+                    bar.set_style(style(STEP_TEMPLATE));
+                    bar.set_message(step.to_owned());
+                }
+                None => self.plain(format!("{package}: {step}"), false),
             }
-            self.bar.set_prefix(package.to_owned());
-            self.bar.set_message(url.to_owned());
-            self.bar.set_position(done);
-        }
+        });
     }
 
-    /// A line that stays on screen above the live one.
+    /// Bytes of a download so far: bytes, rate and ETA on the live line;
+    /// a plain line at each quarter of a download of known size.
+    pub fn bytes(&self, package: &str, url: &str, done: u64, total: Option<u64>) {
+        self.with_line(package, |line| match &line.bar {
+            Some(bar) => {
+                if let Some(total) = total {
+                    bar.set_style(style(FETCH_TEMPLATE));
+                    bar.set_length(total);
+                }
+                bar.set_message(format!("fetch {url}"));
+                bar.set_position(done);
+            }
+            None => {
+                if let Some(total) = total.filter(|t| *t > 0) {
+                    let quarter = done.min(total) * 4 / total;
+                    if quarter > line.quarter {
+                        line.quarter = quarter;
+                        self.plain(
+                            format!(
+                                "{package}: fetch {url}: {} of {} KiB",
+                                done / 1024,
+                                total / 1024
+                            ),
+                            false,
+                        );
+                    }
+                }
+            }
+        });
+    }
+
+    /// A line of a step's output (make's last line, shown after the step
+    /// on the live line; plain runs have it in the package's log only).
+    pub fn output(&self, package: &str, text: &str) {
+        self.with_line(package, |line| {
+            if let Some(bar) = &line.bar {
+                bar.set_message(format!("{}: {}", line.step, text.trim_end()));
+            }
+        });
+    }
+
+    /// A package is finished: its live line goes, `message` stays.
+    pub fn done(&self, package: &str, message: &str) {
+        let line = self
+            .packages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(package);
+        if let Some(bar) = line.and_then(|l| l.bar) {
+            bar.finish_and_clear();
+        }
+        self.println(message);
+    }
+
+    /// A line that stays on screen above the live ones.
     pub fn println(&self, line: &str) {
-        if self.interactive {
-            self.bar.println(line);
-        } else {
-            self.plain(line.to_owned(), false);
+        match &self.live {
+            Some(multi) => {
+                let _ = multi.println(line);
+            }
+            None => self.plain(line.to_owned(), false),
         }
     }
 
     pub fn warn(&self, line: &str) {
-        if self.interactive {
-            self.bar.println(format!("warning: {line}"));
-        } else {
-            self.plain(line.to_owned(), true);
+        match &self.live {
+            Some(multi) => {
+                let _ = multi.println(format!("warning: {line}"));
+            }
+            None => self.plain(line.to_owned(), true),
         }
     }
 
+    /// Clears every live line.
     pub fn finish(&self) {
-        self.bar.finish_and_clear();
+        let lines = std::mem::take(&mut *self.packages.lock().unwrap_or_else(|e| e.into_inner()));
+        for bar in lines.into_values().filter_map(|l| l.bar) {
+            bar.finish_and_clear();
+        }
+        if let Some(multi) = &self.live {
+            let _ = multi.clear();
+        }
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        self.bar.finish_and_clear();
+        self.finish();
     }
-}
-
-fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg} {elapsed}")
-        .expect("static template")
-}
-
-fn transfer_style(total_known: bool) -> ProgressStyle {
-    let template = if total_known {
-        "{spinner} {prefix:.bold} {wide_msg} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
-    } else {
-        "{spinner} {prefix:.bold} {wide_msg} {bytes} {bytes_per_sec}"
-    };
-    ProgressStyle::with_template(template).expect("static template")
 }

@@ -328,6 +328,11 @@ pub enum RecipeError {
         missing: String,
         dir: PathBuf,
     },
+    #[error(
+        "native package {package} depends on {dependency}, which is built for the host: \
+         native packages run on the build machine and may depend on native packages only"
+    )]
+    NativeNeedsHost { package: String, dependency: String },
     #[error("no recipe for package {name:?} in {dir}")]
     UnknownPackage { name: String, dir: PathBuf },
     /// A field that the recipe's build style does not use.
@@ -506,11 +511,20 @@ impl RecipeBook {
         };
         for recipe in book.recipes.values() {
             for dep in &recipe.dependencies() {
-                if !book.recipes.contains_key(dep) {
+                let Some(dependency) = book.recipes.get(dep) else {
                     return Err(RecipeError::UnknownDependency {
                         package: recipe.name().to_string(),
                         missing: dep.to_string(),
                         dir: dir.to_owned(),
+                    });
+                };
+                // A native package's archive is shared by every host (its
+                // build id has no host part), so nothing host-built may
+                // go into it.
+                if recipe.spec.native && !dependency.spec.native {
+                    return Err(RecipeError::NativeNeedsHost {
+                        package: recipe.name().to_string(),
+                        dependency: dep.to_string(),
                     });
                 }
             }

@@ -7,6 +7,7 @@ mod pkg_config;
 mod tree;
 
 use std::fs;
+use std::path::Path;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -425,4 +426,125 @@ fn a_cmake_package_builds_against_an_autotools_one_with_the_depends_cmake() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello linux 42\n");
+}
+
+/// A make-style package whose build records when it started and ended
+/// (`<markers>/<name>.start`, `.end`, nanoseconds) and the MAKEFLAGS its
+/// make got. With `meet`, it also waits (up to 60 s) for `meet`'s start
+/// marker before it ends: two such packages finish only if they run at
+/// once, and a run that builds them one after the other fails.
+fn add_timed_package(tree: &Tree, name: &str, markers: &Path, meet: Option<&str>) {
+    let m = markers.display();
+    let wait = meet
+        .map(|other| {
+            format!(
+                "\ti=0; while [ ! -e {m}/{other}.start ] && [ $$i -lt 600 ]; do sleep 0.1; i=$$((i+1)); done\n"
+            )
+        })
+        .unwrap_or_default();
+    let makefile = format!(
+        "all:\n\
+         \tdate +%s%N > {m}/{name}.start\n\
+         \techo '$(MAKEFLAGS)' > {m}/{name}.makeflags\n\
+         {wait}\
+         \tdate +%s%N > {m}/{name}.end\n\
+         \techo built > {name}.out\n"
+    );
+    tree.add_recipe(
+        name,
+        &tarball(name, &[("Makefile", &makefile, 0o644)]),
+        "native = true",
+        &format!(
+            "[build]\nstyle = \"make\"\n\n[[install]]\nfiles = [\"{name}.out\"]\nto = \"share\"\n"
+        ),
+    );
+}
+
+/// `(start, end)` of a timed package's build, in nanoseconds.
+fn build_interval(markers: &Path, name: &str) -> (u128, u128) {
+    let read = |what: &str| -> u128 {
+        let path = markers.join(format!("{name}.{what}"));
+        fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (read("start"), read("end"))
+}
+
+#[test]
+fn independent_packages_build_at_once_sharing_one_jobserver() {
+    let tree = Tree::new();
+    let markers = tree.root().join("markers");
+    fs::create_dir_all(&markers).unwrap();
+    add_timed_package(&tree, "left", &markers, Some("right"));
+    add_timed_package(&tree, "right", &markers, Some("left"));
+    let report = tree.run();
+    assert_eq!(report.built, names(&["left", "right"]));
+    let (left_start, left_end) = build_interval(&markers, "left");
+    let (right_start, right_end) = build_interval(&markers, "right");
+    assert!(
+        left_start < right_end && right_start < left_end,
+        "the builds did not overlap: left {left_start}..{left_end}, right {right_start}..{right_end}"
+    );
+    for name in ["left", "right"] {
+        let flags = fs::read_to_string(markers.join(format!("{name}.makeflags"))).unwrap();
+        assert!(flags.contains("--jobserver-auth="), "{name}: {flags}");
+    }
+    assert!(tree.prefix().join("native/share/left.out").is_file());
+    assert!(tree.prefix().join("native/share/right.out").is_file());
+}
+
+#[test]
+fn with_one_job_packages_build_one_after_the_other() {
+    let tree = Tree::new();
+    let markers = tree.root().join("markers");
+    fs::create_dir_all(&markers).unwrap();
+    add_timed_package(&tree, "left", &markers, None);
+    add_timed_package(&tree, "right", &markers, None);
+    let mut config = tree.config();
+    config.jobs = 1;
+    let report = Depends::load(config, Progress::quiet())
+        .unwrap()
+        .run()
+        .unwrap();
+    assert_eq!(report.built, names(&["left", "right"]));
+    let (left_start, left_end) = build_interval(&markers, "left");
+    let (right_start, right_end) = build_interval(&markers, "right");
+    assert!(
+        left_end <= right_start || right_end <= left_start,
+        "the builds overlapped with -j1: left {left_start}..{left_end}, right {right_start}..{right_end}"
+    );
+}
+
+#[test]
+fn a_cross_host_reuses_the_build_machines_native_archives() {
+    let tree = Tree::new();
+    tree.add_package("alpha", &[], "--one");
+    assert_eq!(tree.run().built, names(&["alpha"]));
+
+    let cross = "aarch64-unknown-linux-gnu";
+    let mut config = tree.config();
+    config.host = cross.to_owned();
+    let depends = Depends::load(config, Progress::quiet()).unwrap();
+    let report = depends.run().unwrap();
+    assert_eq!(report.built, Vec::<String>::new());
+    assert_eq!(report.reused, names(&["alpha"]));
+    let native_tool = |host: &str| {
+        fs::read(
+            tree.root()
+                .join("depends")
+                .join(host)
+                .join("native/bin/alpha"),
+        )
+        .unwrap()
+    };
+    assert_eq!(native_tool(cross), native_tool(HOST));
+    // The archive stays with the build machine's; the cross host has none.
+    assert!(!tree.root().join("depends/built").join(cross).exists());
+    assert_eq!(
+        depends.print("alpha", "build_id").unwrap(),
+        tree.depends().print("alpha", "build_id").unwrap()
+    );
 }

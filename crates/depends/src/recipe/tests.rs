@@ -216,3 +216,22 @@ fn a_cmake_package_without_native_cmake_is_an_error() {
     let err = RecipeBook::load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("depends on native_cmake"), "{err}");
 }
+
+#[test]
+fn a_native_package_may_not_depend_on_a_host_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let host_lib = GOOD
+        .replace("name = \"native_demo\"", "name = \"hostlib\"")
+        .replace("native = true\n", "");
+    std::fs::write(dir.path().join("hostlib.toml"), host_lib).unwrap();
+    let native = GOOD.replace(
+        "native = true\n",
+        "native = true\ndependencies = [\"hostlib\"]\n",
+    );
+    std::fs::write(dir.path().join("native_demo.toml"), native).unwrap();
+    let err = RecipeBook::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("native package native_demo depends on hostlib, which is built for the host"),
+        "{err}"
+    );
+}

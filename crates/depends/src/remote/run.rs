@@ -149,7 +149,7 @@ impl Depends {
         let store = self.store_for("push", Mode::ReadWrite)?;
         let (mut pushed, mut left) = (Vec::new(), Vec::new());
         for pkg in self.plan()? {
-            let archive = self.config.built_dir().join(pkg.archive_name());
+            let archive = self.config.archive_path(&pkg);
             let source = self
                 .config
                 .sources_dir
@@ -177,7 +177,7 @@ impl Depends {
         self.store_for("pull", Mode::ReadOnly)?;
         let (mut here, mut missing) = (Vec::new(), Vec::new());
         for pkg in self.plan()? {
-            let archive = self.config.built_dir().join(pkg.archive_name());
+            let archive = self.config.archive_path(&pkg);
             let got = archive.is_file() || self.download_build(&pkg, &archive);
             if got { &mut here } else { &mut missing }.push(pkg.name().to_string());
         }
