@@ -31,6 +31,11 @@ command -v nginx >/dev/null || apt_packages+=(nginx)
 [ -e /usr/lib/nginx/modules/ngx_http_dav_ext_module.so ] || apt_packages+=(libnginx-mod-http-dav-ext)
 command -v unshare >/dev/null || apt_packages+=(util-linux)
 command -v ip >/dev/null || apt_packages+=(iproute2)
+# The real cross build (depends --host aarch64-unknown-linux-gnu) and its
+# test, which runs an aarch64 program under qemu with the cross sysroot.
+command -v aarch64-linux-gnu-gcc >/dev/null || apt_packages+=(gcc-aarch64-linux-gnu)
+command -v aarch64-linux-gnu-g++ >/dev/null || apt_packages+=(g++-aarch64-linux-gnu)
+command -v qemu-aarch64 >/dev/null || apt_packages+=(qemu-user)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "error: the tests need these Debian packages, and installing them needs root:" >&2

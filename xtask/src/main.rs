@@ -119,7 +119,14 @@ pub fn cargo_with_prefix<'a>(sh: &'a Shell, subcommand: &str, host: &str) -> Cmd
 /// (the cmake tests run the depends cmake), built if it is not up to date
 /// (what the test and bench steps build against).
 pub fn build_machine_depends(progress: Progress) -> anyhow::Result<RunReport> {
-    let mut config = Config::new(&workspace_root(), BUILD_TRIPLE, BUILD_TRIPLE);
+    cxx_ipc_depends(BUILD_TRIPLE, progress)
+}
+
+/// The multiprocess depends prefix with the C++ IPC set for `host`, built
+/// if it is not up to date. A cross host reuses the build machine's
+/// native packages.
+pub fn cxx_ipc_depends(host: &str, progress: Progress) -> anyhow::Result<RunReport> {
+    let mut config = Config::new(&workspace_root(), host, BUILD_TRIPLE);
     config.cxx_ipc = true;
     config.cmake_driver = depends::cmake_driver()?;
     Depends::load(config, progress)?.run()

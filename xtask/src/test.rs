@@ -14,7 +14,9 @@ use xshell::{cmd, Cmd, Shell};
 
 use crate::functional::{FLAVORS, SHARED_SUITE};
 use crate::tee::run_teed;
-use crate::{build_machine_depends, cargo_program, cargo_with_prefix, step, BUILD_TRIPLE};
+use crate::{
+    build_machine_depends, cargo_program, cargo_with_prefix, cxx_ipc_depends, step, BUILD_TRIPLE,
+};
 use results::Counts;
 
 #[derive(Args)]
@@ -29,6 +31,10 @@ pub struct TestCmd {
 /// IPC test peer (a second process for kestrel-ipc's own tests).
 const MULTIPROCESS_TEST_FEATURES: &str =
     "kestrel-node/multiprocess,kestrel-gui/e2e,kestrel-ipc/test-peer";
+
+/// The host of the cross build CI checks (its test runs the result under
+/// qemu).
+const CROSS_HOST: &str = "aarch64-unknown-linux-gnu";
 
 /// The steps run so far and how long each took.
 #[derive(Default)]
@@ -70,6 +76,16 @@ impl TestCmd {
                 Ok(())
             },
         )?;
+        // After the build machine's run, whose native packages (cmake,
+        // capnp) it reuses: only the host capnp library is built.
+        steps.run(
+            &format!("depends (C++ IPC) for {CROSS_HOST}, the real cross build"),
+            || {
+                let report = cxx_ipc_depends(CROSS_HOST, Progress::for_stderr())?;
+                println!("depends {CROSS_HOST}: built [{}]", report.built.join(", "));
+                Ok(())
+            },
+        )?;
         let cargo = |subcommand: &str| cargo_with_prefix(sh, subcommand, BUILD_TRIPLE);
 
         if !self.no_lint {
@@ -98,7 +114,7 @@ impl TestCmd {
             )
         })?;
         total += steps.run(
-            "the depends-built capnp and C++ libraries, the depends CMake reading toolchain.cmake and building a cmake package",
+            "the depends-built capnp and C++ libraries (also aarch64, under qemu), the depends CMake reading toolchain.cmake and building a cmake package",
             || {
                 run_tests(
                     cargo("test").args(["--package", "kestrel-depends"]).args([
@@ -110,6 +126,8 @@ impl TestCmd {
                         "capnp_library",
                         "--test",
                         "pipeline",
+                        "--test",
+                        "aarch64_capnp",
                     ]),
                     &["--ignored"],
                 )

@@ -6,21 +6,18 @@
 //! test`; `cargo xtask test` builds the set and runs these with `--ignored`.
 
 mod build_machine;
+mod cxx_probe;
 mod pkg_config;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
+use cxx_probe::text;
 use pkg_config::pkg_config;
 
 fn prefix() -> PathBuf {
     build_machine::prefix("lib/pkgconfig/capnp.pc", " --cxx-ipc")
-}
-
-fn text(out: &Output) -> String {
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 #[test]
@@ -53,48 +50,8 @@ fn pc_files_resolve_to_the_prefix_and_system_ones_stay_invisible() {
 #[test]
 #[ignore = "needs the depends prefix with CXX_IPC; run by `cargo xtask test`"]
 fn a_cpp_program_links_kj_capnp_and_capnp_rpc() {
-    let prefix = prefix();
     let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("probe.c++");
-    fs::write(
-        &source,
-        "#include <capnp/message.h>\n\
-         #include <capnp/schema.capnp.h>\n\
-         #include <capnp/rpc-twoparty.h>\n\
-         #include <kj/async-io.h>\n\
-         #include <kj/debug.h>\n\
-         #include <iostream>\n\
-         int main() {\n\
-           auto io = kj::setupAsyncIo();\n\
-           capnp::MallocMessageBuilder message;\n\
-           auto node = message.initRoot<capnp::schema::Node>();\n\
-           node.setDisplayName(\"probe\");\n\
-           auto pipe = io.provider->newTwoWayPipe();\n\
-           capnp::TwoPartyVatNetwork network(*pipe.ends[0], capnp::rpc::twoparty::Side::CLIENT);\n\
-           std::cout << node.getDisplayName().cStr() << ' ' << message.sizeInWords() << std::endl;\n\
-           return 0;\n\
-         }\n",
-    )
-    .unwrap();
-    let flags = text(&pkg_config(
-        Some(&prefix),
-        &["--cflags", "--libs", "--static", "capnp-rpc"],
-    ));
-    let exe = dir.path().join("probe");
-    let out = Command::new("c++")
-        .arg("-std=c++20")
-        .arg(&source)
-        .arg("-o")
-        .arg(&exe)
-        .args(flags.split_whitespace())
-        .arg("-pthread")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "compiling against the prefix failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let exe = cxx_probe::build("c++", &prefix(), dir.path());
     let run = text(&Command::new(&exe).output().unwrap());
-    assert!(run.starts_with("probe "), "{run}");
+    assert!(run.starts_with(cxx_probe::OUTPUT_START), "{run}");
 }
