@@ -10,6 +10,7 @@
 //! compares two builds.
 
 pub mod archive;
+pub mod build_order;
 pub mod builder;
 pub mod cmake_step;
 pub mod fetch;

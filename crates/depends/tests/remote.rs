@@ -352,10 +352,29 @@ fn another_host_compiler_identity_or_recipe_does_not_hit() {
     fs::write(&cache, text.replace("cc: ", "cc (another build): ")).unwrap();
     miss(with_remote(&compiler, store.config(Mode::ReadOnly)));
 
+    // A host package is the host's own: another host misses (and builds it
+    // with its cross compiler).
+    let cross = "aarch64-unknown-linux-gnu";
+    let host_package = |tree: &Tree| tree.edit_recipe("alpha", "native = true", "native = false");
+    let publisher = checkout();
+    host_package(&publisher);
+    let (report, log) = run_logged(with_remote(&publisher, store.config(Mode::ReadWrite)));
+    assert_eq!(report.unwrap().built, ["alpha"], "{log}");
     let host = checkout();
+    host_package(&host);
     let mut config = with_remote(&host, store.config(Mode::ReadOnly));
-    config.host = "aarch64-unknown-linux-gnu".into();
+    config.host = cross.into();
     miss(config);
+
+    // A native package runs on the build machine: every host built on one
+    // gets it from the store under the build machine's triple.
+    let native = checkout();
+    let mut config = with_remote(&native, store.config(Mode::ReadOnly));
+    config.host = cross.into();
+    let (report, log) = run_logged(config);
+    let report = report.unwrap();
+    assert_eq!(report.downloaded, ["alpha"], "{log}");
+    assert!(report.built.is_empty(), "{log}");
 }
 
 /// Runs this test's body again in a child process, under `prefix` (a

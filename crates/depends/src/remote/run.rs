@@ -62,7 +62,7 @@ impl Depends {
         let url = store.url().to_string();
         let mut on_bytes = |done, total| self.progress.bytes(name, &url, done, total);
         match store.fetch_build(
-            &self.config.host,
+            self.config.triple_of(pkg),
             name,
             &pkg.build_id,
             archive,
@@ -107,7 +107,7 @@ impl Depends {
     ) -> Result<bool> {
         let name = pkg.name().as_str();
         let manifest = BuildManifest {
-            host: self.config.host.clone(),
+            host: self.config.triple_of(pkg).to_owned(),
             package: name.to_owned(),
             version: pkg.recipe.spec.version.clone(),
             build_id: pkg.build_id.clone(),
