@@ -1,6 +1,9 @@
 //! Scenarios only the multiprocess build can pass: the wallet in its own
 //! process, `-debug=ipc`, a wallet attached over `-ipcbind`/`-ipcconnect`,
-//! and the wallet process dying under a running node. Run with
+//! the wallet process dying under a running node, and a C++ Cap'n Proto
+//! peer attaching over `-ipcbind` (wire compatibility with the C++ runtime
+//! Bitcoin Core's processes use; it needs the depends C++ IPC set and fails
+//! saying so without it). Run with
 //! `KESTRELD=<path to kestrel-node>`; against `kestreld` every test fails
 //! (it would prove nothing, so it must not pass).
 
@@ -230,4 +233,70 @@ fn sigterm_with_an_attached_wallet_shuts_both_down() {
 #[test]
 fn attached_wallet_exits_when_its_node_is_killed() {
     attach_wallet_then_shut_down(TestNode::kill);
+}
+
+/// `bytes` in hex, as the C++ peer takes and prints them.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn cxx_capnp_peer_calls_init_echo_and_node_info() {
+    let peer = kestrel_ipc_cxx_peer::executable()
+        .unwrap_or_else(|missing| panic!("this scenario needs the C++ Cap'n Proto peer: {missing}"));
+    let mut test = multiprocess_framework(1);
+    test.nodes[0].extra_args = vec!["-ipcbind=unix".into(), "-debug=ipc".into()];
+    test.start_all();
+    // A chain and a mempool for Node.info to report.
+    let node = &test.nodes[0];
+    node.generate(101);
+    node.sendtoaddress(&node.getnewaddress(), Amount::coins(1));
+    let mempool = node.getmempoolinfo();
+    assert_eq!(mempool.size, 1);
+    let display_hash = node.getbestblockhash();
+    let socket = node.ipc_socket_path();
+    let log_path = node.debug_log_path();
+
+    let payload: Vec<u8> = (0..=255u8).chain(*b"kestrel").collect();
+    let mut command = Command::new(peer);
+    command.arg("attach").arg(&socket).arg(hex(&payload));
+    let attached = test.spawn_process("cxx-peer", command);
+    let status = attached.wait_for_exit(DEFAULT_TIMEOUT).unwrap();
+    let stderr = read(attached.stderr_path());
+    assert!(status.success(), "{status}: {stderr}");
+    let stdout = read(attached.stdout_path());
+
+    // Tip.hash is in internal byte order; bitcoind shows it reversed.
+    let mut tip_hash: Vec<u8> = (0..display_hash.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&display_hash[i..i + 2], 16).unwrap())
+        .collect();
+    tip_hash.reverse();
+    assert_eq!(
+        stdout,
+        format!(
+            "echo {}\ninfo height=101 hash={} mempool_size=1 mempool_bytes={}\n",
+            hex(&payload),
+            hex(&tip_hash),
+            mempool.bytes
+        )
+    );
+
+    // The node's own servers answered them.
+    let expected = [
+        "server Init.makeEcho response",
+        "server Echo.echo response",
+        "server Init.makeNode response",
+        "server Node.info response",
+    ];
+    let mut log = String::new();
+    let logged = kestrel_functional::wait::try_wait_until(
+        "the C++ peer's calls in debug.log",
+        DEFAULT_TIMEOUT,
+        || {
+            log = read(&log_path);
+            expected.iter().all(|call| log.contains(call))
+        },
+    );
+    assert!(logged.is_ok(), "expected {expected:?} in debug.log:\n{log}");
 }
