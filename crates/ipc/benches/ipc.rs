@@ -1,5 +1,6 @@
 //! IPC round trips of a 64-byte Echo, from one run, against baselines from
-//! the same run: a raw socketpair ping-pong between two processes, bare
+//! the same run: the same Echo between two C++ Cap'n Proto processes (the
+//! floor), a raw socketpair ping-pong between two processes, bare
 //! capnp-rpc between two processes (none of our layers) as its examples set
 //! it up and in its best set-up (buffered halves over the socket registered
 //! for readability only, as kestrel-ipc does; the baseline), ours
@@ -41,6 +42,10 @@ use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter};
+
+// Beside this file, not in benches/ (cargo would take it for a bench).
+#[path = "ipc/cxx_row.rs"]
+mod cxx_row;
 
 const MESSAGE: [u8; 64] = [0x5a; 64];
 const WARMUP: usize = 2_000;
@@ -235,6 +240,11 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
                 .map_or("-".into(), |c| format!("{c:.2}"))
         );
     };
+    let cxx = cxx_row::bench_cxx();
+    match &cxx {
+        Ok(cxx) => print("0 C++ Cap'n Proto (floor)", cxx),
+        Err(e) => println!("0 C++ Cap'n Proto: NOT MEASURED: {e:#}"),
+    }
     let raw = bench_raw()?;
     print("1 raw socketpair ping-pong", &raw);
     let plain = bench_bare("bare", Duration::ZERO)?;
@@ -291,6 +301,18 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
             .filter_map(|(name, a, b)| Some(format!("{name} = {:.2}", value(a)? / value(b)?)))
             .collect();
         println!("ratios ({metric}): {}", line.join("  "));
+    }
+    if let Ok(cxx) = &cxx {
+        let per = |f: &Figures| f.calls_per_sec.unwrap_or(f64::NAN);
+        println!(
+            "ratios to C++ (mean, cpu per call, pipelined calls/s): 2best/0 = {:.2} {:.2} {:.2}  3/0 = {:.2} {:.2} {:.2}",
+            us(bare.mean) / us(cxx.mean),
+            us(bare.cpu_per_call) / us(cxx.cpu_per_call),
+            per(&bare) / per(cxx),
+            us(ours.mean) / us(cxx.mean),
+            us(ours.cpu_per_call) / us(cxx.cpu_per_call),
+            per(&ours) / per(cxx),
+        );
     }
     Ok(())
 }
