@@ -21,12 +21,18 @@ fn main() {
 
     match cxx_ipc_prefix(&toolchain_var) {
         Ok(prefix) => {
-            println!("cargo:rerun-if-changed={}", prefix.join("manifest.json").display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                prefix.join("manifest.json").display()
+            );
             let out = cmake::Config::new(manifest_dir.join("cxx"))
                 // The bench row is the floor the Rust rows are compared
                 // with: always optimized, whatever cargo's profile.
                 .profile("Release")
-                .define("KESTREL_SCHEMA_DIR", schema_dir.canonicalize().expect("schema/"))
+                .define(
+                    "KESTREL_SCHEMA_DIR",
+                    schema_dir.canonicalize().expect("schema/"),
+                )
                 .build();
             let executable = out.join("bin").join("kestrel-cxx-peer");
             println!("cargo:rustc-env=KESTREL_CXX_PEER={}", executable.display());
@@ -56,7 +62,10 @@ fn cxx_ipc_prefix(toolchain_var: &str) -> Result<PathBuf, String> {
     }
     for var in ["CMAKE", toolchain_var] {
         let value = std::env::var_os(var).map(PathBuf::from);
-        if !value.as_deref().is_some_and(|path| path.starts_with(&prefix)) {
+        if !value
+            .as_deref()
+            .is_some_and(|path| path.starts_with(&prefix))
+        {
             return Err(format!(
                 "{var} is {value:?}, not a file of the depends prefix {}: {how}",
                 prefix.display()

@@ -45,6 +45,30 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// Waits until the log at `path` has, for each entry of `expected`, a line
+/// holding all its words; returns the log (fails the test with it).
+fn wait_for_log_lines(path: &Path, expected: &[&[&str]]) -> String {
+    let has_line = |log: &str, words: &[&str]| {
+        log.lines()
+            .any(|line| words.iter().all(|word| line.contains(word)))
+    };
+    let mut log = String::new();
+    let logged = kestrel_functional::wait::try_wait_until(
+        "the expected lines in debug.log",
+        DEFAULT_TIMEOUT,
+        || {
+            log = read(path);
+            expected.iter().all(|words| has_line(&log, words))
+        },
+    );
+    assert!(
+        logged.is_ok(),
+        "expected {expected:?} in {}:\n{log}",
+        path.display()
+    );
+    log
+}
+
 #[test]
 fn wallet_runs_in_a_child_process() {
     let mut test = multiprocess_framework(1);
@@ -74,29 +98,17 @@ fn debug_ipc_logs_requests_and_responses() {
     node.getbalance();
 
     // Both ends log the call: the node as client, the wallet as server.
-    let log_path = node.debug_log_path();
-    let has_line = |log: &str, words: &[&str]| {
-        log.lines()
-            .any(|line| words.iter().all(|word| line.contains(word)))
-    };
     let node_pid = format!("kestrel-node pid={node_pid} ");
     let wallet_pid = format!("kestrel-wallet pid={wallet_pid} ");
-    let expected: [&[&str]; 4] = [
-        &[&node_pid, "client Wallet.getBalance request"],
-        &[&node_pid, "client Wallet.getBalance response"],
-        &[&wallet_pid, "server Wallet.getBalance request"],
-        &[&wallet_pid, "server Wallet.getBalance response"],
-    ];
-    let mut log = String::new();
-    let logged = kestrel_functional::wait::try_wait_until(
-        "getBalance in debug.log",
-        DEFAULT_TIMEOUT,
-        || {
-            log = read(&log_path);
-            expected.iter().all(|words| has_line(&log, words))
-        },
+    let log = wait_for_log_lines(
+        &node.debug_log_path(),
+        &[
+            &[&node_pid, "client Wallet.getBalance request"],
+            &[&node_pid, "client Wallet.getBalance response"],
+            &[&wallet_pid, "server Wallet.getBalance request"],
+            &[&wallet_pid, "server Wallet.getBalance response"],
+        ],
     );
-    assert!(logged.is_ok(), "expected {expected:?} in debug.log:\n{log}");
     // The response carries the result, in Cap'n Proto text form.
     let response = log
         .lines()
@@ -242,8 +254,9 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn cxx_capnp_peer_calls_init_echo_and_node_info() {
-    let peer = kestrel_ipc_cxx_peer::executable()
-        .unwrap_or_else(|missing| panic!("this scenario needs the C++ Cap'n Proto peer: {missing}"));
+    let peer = kestrel_ipc_cxx_peer::executable().unwrap_or_else(|missing| {
+        panic!("this scenario needs the C++ Cap'n Proto peer: {missing}")
+    });
     let mut test = multiprocess_framework(1);
     test.nodes[0].extra_args = vec!["-ipcbind=unix".into(), "-debug=ipc".into()];
     test.start_all();
@@ -283,20 +296,14 @@ fn cxx_capnp_peer_calls_init_echo_and_node_info() {
     );
 
     // The node's own servers answered them.
-    let expected = [
-        "server Init.makeEcho response",
-        "server Echo.echo response",
-        "server Init.makeNode response",
-        "server Node.info response",
-    ];
-    let mut log = String::new();
-    let logged = kestrel_functional::wait::try_wait_until(
-        "the C++ peer's calls in debug.log",
-        DEFAULT_TIMEOUT,
-        || {
-            log = read(&log_path);
-            expected.iter().all(|call| log.contains(call))
-        },
+    let node_pid = format!("kestrel-node pid={} ", test.nodes[0].pid().unwrap());
+    wait_for_log_lines(
+        &log_path,
+        &[
+            &[&node_pid, "server Init.makeEcho response"],
+            &[&node_pid, "server Echo.echo response"],
+            &[&node_pid, "server Init.makeNode response"],
+            &[&node_pid, "server Node.info response"],
+        ],
     );
-    assert!(logged.is_ok(), "expected {expected:?} in debug.log:\n{log}");
 }

@@ -15,7 +15,10 @@ use anyhow::{bail, Context, Result};
 /// The `kestrel-cxx-peer` executable, or why it was not built (a prefix
 /// without the C++ IPC set, with the command that adds it).
 pub fn executable() -> Result<&'static Path, &'static str> {
-    match (option_env!("KESTREL_CXX_PEER"), option_env!("KESTREL_CXX_PEER_MISSING")) {
+    match (
+        option_env!("KESTREL_CXX_PEER"),
+        option_env!("KESTREL_CXX_PEER_MISSING"),
+    ) {
         (Some(path), _) => Ok(Path::new(path)),
         (None, Some(missing)) => Err(missing),
         (None, None) => Err("build.rs set neither KESTREL_CXX_PEER nor why it is missing"),
@@ -116,8 +119,8 @@ mod tests {
 
     #[test]
     fn a_missing_or_bad_field_is_named() {
-        let err = parse_figures("figures mean_ns=1 p50_ns=1 p99_ns=1 cpu_ns_per_call=1\n")
-            .unwrap_err();
+        let err =
+            parse_figures("figures mean_ns=1 p50_ns=1 p99_ns=1 cpu_ns_per_call=1\n").unwrap_err();
         assert!(err.to_string().contains("pipelined_per_s"), "{err}");
         let err = parse_figures("figures mean_ns=x").unwrap_err();
         assert!(err.to_string().contains("mean_ns=x"), "{err}");

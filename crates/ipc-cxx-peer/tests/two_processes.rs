@@ -55,6 +55,9 @@ fn the_bench_times_calls_between_two_cxx_processes() {
     assert!(figures.p50 > std::time::Duration::ZERO, "{figures:?}");
     assert!(figures.p50 <= figures.p99, "{figures:?}");
     // Both processes spend CPU on a round trip.
-    assert!(figures.cpu_per_call > std::time::Duration::ZERO, "{figures:?}");
+    assert!(
+        figures.cpu_per_call > std::time::Duration::ZERO,
+        "{figures:?}"
+    );
     assert!(figures.calls_per_sec > 0.0, "{figures:?}");
 }
