@@ -43,6 +43,8 @@ pub struct EchoFigures {
     pub p99: Duration,
     /// CPU time of both processes (every thread) per sequential call.
     pub cpu_per_call: Duration,
+    /// Times one of their threads was put on a CPU per sequential call.
+    pub runs_per_call: f64,
     pub calls_per_sec: f64,
 }
 
@@ -98,6 +100,7 @@ pub fn parse_figures(output: &str) -> Result<EchoFigures> {
         p50: nanos("p50_ns")?,
         p99: nanos("p99_ns")?,
         cpu_per_call: nanos("cpu_ns_per_call")?,
+        runs_per_call: field("runs_per_call")?,
         calls_per_sec: field("pipelined_per_s")?,
     })
 }
@@ -108,19 +111,22 @@ mod tests {
 
     #[test]
     fn figures_line_is_read_by_name() {
-        let out = "noise\nfigures mean_ns=21500 p50_ns=21000 p99_ns=40000 cpu_ns_per_call=22000 pipelined_per_s=314000\n";
+        let out = "noise\nfigures mean_ns=21500 p50_ns=21000 p99_ns=40000 cpu_ns_per_call=22000 runs_per_call=4.000 pipelined_per_s=314000\n";
         let figures = parse_figures(out).unwrap();
         assert_eq!(figures.mean, Duration::from_nanos(21_500));
         assert_eq!(figures.p50, Duration::from_nanos(21_000));
         assert_eq!(figures.p99, Duration::from_micros(40));
         assert_eq!(figures.cpu_per_call, Duration::from_micros(22));
+        assert_eq!(figures.runs_per_call, 4.0);
         assert_eq!(figures.calls_per_sec, 314_000.0);
     }
 
     #[test]
     fn a_missing_or_bad_field_is_named() {
-        let err =
-            parse_figures("figures mean_ns=1 p50_ns=1 p99_ns=1 cpu_ns_per_call=1\n").unwrap_err();
+        let err = parse_figures(
+            "figures mean_ns=1 p50_ns=1 p99_ns=1 cpu_ns_per_call=1 runs_per_call=2\n",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("pipelined_per_s"), "{err}");
         let err = parse_figures("figures mean_ns=x").unwrap_err();
         assert!(err.to_string().contains("mean_ns=x"), "{err}");

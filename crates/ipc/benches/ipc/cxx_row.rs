@@ -21,6 +21,7 @@ pub fn bench_cxx() -> anyhow::Result<Figures> {
         p50: figures.p50,
         p99: figures.p99,
         cpu_per_call: figures.cpu_per_call,
+        runs_per_call: figures.runs_per_call,
         calls_per_sec: Some(figures.calls_per_sec),
         // Counted only on kestrel-ipc's own sockets.
         syscalls_per_call: None,
