@@ -3,19 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use kestrel_depends::install::Manifest;
 use kestrel_depends::progress::Progress;
-use kestrel_depends::{Config, Depends};
-use xshell::{cmd, Cmd, Shell};
+use xshell::{Cmd, Shell};
 
 mod cache;
+mod depends;
 
 use crate::functional::{FLAVORS, SHARED_SUITE};
-use crate::{
-    build_machine_depends, cargo_program, cargo_with_prefix, step, workspace_root, BUILD_TRIPLE,
-};
+use crate::{build_machine_depends, cargo_with_prefix, step, BUILD_TRIPLE};
 
 /// The multiprocess build's functional suite may take at most this many
 /// times the monolithic build's: the split must stay cheap from outside.
@@ -29,8 +26,10 @@ pub struct BenchCmd {
 
 #[derive(Subcommand)]
 enum Bench {
-    /// No-op `depends` against stat-ing its outputs; a cold native_capnp
-    /// build against the tarball's own configure + make by hand.
+    /// No-op `depends` (C++ IPC set included) against stat-ing its outputs;
+    /// cold native_capnp, native_cmake and capnp builds against their own
+    /// builds by hand; two independent packages in one run against one
+    /// after the other; the cold time of the default and opt-in sets.
     Depends {
         /// Repetitions of each no-op measurement.
         #[arg(long, default_value_t = 20)]
@@ -66,7 +65,9 @@ enum Bench {
 impl BenchCmd {
     pub fn run(self, sh: &Shell) -> Result<()> {
         match self.what {
-            Bench::Depends { noop_runs, no_cold } => bench_depends(sh, noop_runs, !no_cold),
+            Bench::Depends { noop_runs, no_cold } => {
+                depends::bench_depends(sh, noop_runs, !no_cold)
+            }
             Bench::Cache { noop_runs } => cache::bench_cache(sh, noop_runs),
             Bench::Ipc => cargo_bench(sh, "kestrel-ipc", "ipc", &["kestrel-ipc/test-peer"]),
             Bench::Rpc => cargo_bench(
@@ -84,100 +85,6 @@ impl BenchCmd {
 /// still an error.
 fn run_quiet(cmd: Cmd<'_>) -> Result<()> {
     Ok(cmd.quiet().ignore_stdout().ignore_stderr().run()?)
-}
-
-fn bench_depends(sh: &Shell, noop_runs: u32, cold: bool) -> Result<()> {
-    let root = workspace_root();
-    let config = Config::new(&root, BUILD_TRIPLE, BUILD_TRIPLE);
-    let prefix = config.prefix();
-    Depends::load(config.clone(), Progress::quiet())?.run()?;
-
-    println!("== no-op depends ({noop_runs} runs each, median) ==");
-    let stat = median(noop_runs, || {
-        let manifest = Manifest::read(&prefix).context("no manifest")?;
-        anyhow::ensure!(manifest.files_present(&prefix));
-        Ok(())
-    })?;
-    let in_process = median(noop_runs, || {
-        let report = Depends::load(config.clone(), Progress::quiet())?.run()?;
-        anyhow::ensure!(report.up_to_date, "not a no-op: {report:?}");
-        Ok(())
-    })?;
-    let exe = std::env::current_exe()?;
-    let xtask_process = median(noop_runs, || {
-        run_quiet(cmd!(sh, "{exe} depends --host {BUILD_TRIPLE}"))
-    })?;
-    let cargo = cargo_program();
-    let via_cargo = median(noop_runs.min(10), || {
-        run_quiet(cmd!(sh, "{cargo} xtask depends --host {BUILD_TRIPLE}"))
-    })?;
-    let row = |name: &str, d: Duration| {
-        println!(
-            "{name:<34} {:>9.3} ms  {:>7.1}x stat",
-            ms(d),
-            d.as_secs_f64() / stat.as_secs_f64()
-        )
-    };
-    row("stat of the outputs (baseline)", stat);
-    row("Depends::run in process", in_process);
-    row("xtask depends (process)", xtask_process);
-    row("cargo xtask depends", via_cargo);
-
-    if cold {
-        bench_cold(sh, &config)?;
-    }
-    Ok(())
-}
-
-/// One cold build of native_capnp through the pipeline, against the same
-/// tarball built by hand with its own configure + make.
-fn bench_cold(sh: &Shell, config: &Config) -> Result<()> {
-    println!("\n== cold native_capnp build, {} jobs ==", config.jobs);
-    let scratch = tempfile::tempdir()?;
-    let depends = Depends::load(config.clone(), Progress::quiet())?;
-    let recipe = depends.book.get("native_capnp")?;
-    let tarball = config.sources_dir.join(&recipe.spec.source.file_name);
-
-    // By hand: what a person would type, extraction included.
-    let by_hand_dir = sh.create_dir(scratch.path().join("by-hand"))?;
-    let targets = &recipe.spec.build.make_targets;
-    let options = &recipe.spec.build.configure_options;
-    let jobs = format!("-j{}", config.jobs);
-    let t = Instant::now();
-    {
-        let _dir = sh.push_dir(&by_hand_dir);
-        run_quiet(cmd!(sh, "tar xzf {tarball} --strip-components=1"))?;
-        run_quiet(cmd!(sh, "sh ./configure {options...}"))?;
-        run_quiet(cmd!(sh, "make {jobs} {targets...}"))?;
-    }
-    let by_hand = t.elapsed();
-
-    // A private tree with the real recipes and toolchains and the verified
-    // source cache, so the pipeline does everything but download.
-    let tree = scratch.path().join("tree");
-    sh.create_dir(tree.join("depends"))?;
-    run_quiet(cmd!(sh, "cp -R depends/packages {tree}/depends/packages"))?;
-    run_quiet(cmd!(sh, "cp -R toolchains {tree}/toolchains"))?;
-    let mut cold_config = config.clone();
-    cold_config.root = tree.clone();
-    let t = Instant::now();
-    let report = Depends::load(cold_config, Progress::quiet())?.run()?;
-    let pipeline = t.elapsed();
-    anyhow::ensure!(
-        report.built.iter().any(|p| p == "native_capnp"),
-        "cold run built nothing: {report:?}"
-    );
-
-    println!(
-        "tar + configure + make by hand (baseline) {:>8.1} s",
-        by_hand.as_secs_f64()
-    );
-    println!(
-        "cargo xtask depends, cold                 {:>8.1} s  {:.3}x by hand",
-        pipeline.as_secs_f64(),
-        pipeline.as_secs_f64() / by_hand.as_secs_f64()
-    );
-    Ok(())
 }
 
 /// Runs a crate's `harness = false` bench against the depends prefix of the

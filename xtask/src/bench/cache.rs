@@ -118,7 +118,7 @@ fn checkout(sh: &Shell, tree: &Path) -> Result<Config> {
     Ok(config)
 }
 
-fn verdict(met: bool) -> &'static str {
+pub(super) fn verdict(met: bool) -> &'static str {
     if met {
         "met"
     } else {
