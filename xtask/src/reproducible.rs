@@ -35,6 +35,10 @@ pub struct VerifyReproducibleCmd {
     /// Keep the two checkouts and their build trees even when all matched.
     #[arg(long)]
     pub keep: bool,
+    /// Leave out the opt-in C++ IPC set (native_cmake and the capnp
+    /// libraries; built and compared by default, several minutes a build).
+    #[arg(long)]
+    pub no_cxx_ipc: bool,
 }
 
 /// The product's two builds (name, multiprocess); each is built and
@@ -126,6 +130,7 @@ impl VerifyReproducibleCmd {
         // Sources come from this checkout's verified cache, so the builds
         // need no network for them.
         let mut config = Config::new(&root, host, BUILD_TRIPLE);
+        config.cxx_ipc = !self.no_cxx_ipc;
         if let Some(dir) = std::env::var_os("SOURCES_PATH") {
             config.sources_dir = dir.into();
         }
@@ -282,6 +287,7 @@ impl VerifyReproducibleCmd {
         }
         c.command(sh, "cargo", sources)
             .args(["xtask", "depends", "--host", host, "--multiprocess"])
+            .args((!self.no_cxx_ipc).then_some("--cxx-ipc"))
             .args(offline)
             .run()?;
         let cargo_config = c.dir.join("depends").join(host).join("cargo-config.toml");
