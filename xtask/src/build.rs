@@ -6,6 +6,7 @@ use clap::Args;
 use kestrel_depends::install::Manifest;
 use xshell::Shell;
 
+use crate::sccache::{self, SccacheOptions};
 use crate::{cargo_with_prefix, workspace_root, BUILD_TRIPLE};
 
 /// Packages that make up the node's executables.
@@ -37,6 +38,8 @@ pub struct BuildCmd {
     /// Optimized build (what releases and benchmarks use).
     #[arg(long)]
     pub release: bool,
+    #[command(flatten)]
+    pub sccache: SccacheOptions,
 }
 
 impl BuildCmd {
@@ -49,10 +52,11 @@ impl BuildCmd {
                 host = self.host
             )
         })?;
+        let server = self.sccache.start(sh)?;
         cargo_with_prefix(sh, "build", &self.host)
             .args(product_args(manifest.multiprocess))
             .args(self.release.then_some("--release"))
             .run()?;
-        Ok(())
+        sccache::finish(server)
     }
 }

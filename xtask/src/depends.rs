@@ -79,9 +79,10 @@ pub struct DependsOptions {
     pub remote: RemoteOptions,
 }
 
-/// Where a shared remote cache is and how to use it.
+/// Where a shared remote cache is and whether this client may write to it
+/// (what depends and sccache share).
 #[derive(Args)]
-pub struct RemoteOptions {
+pub struct StoreOptions {
     /// A remote cache shared by a team or CI fleet: file:///dir,
     /// webdav+http(s)://[user:password@]host:port/path or s3://bucket/prefix.
     #[arg(long, global = true, env = "KESTREL_REMOTE_CACHE")]
@@ -94,6 +95,14 @@ pub struct RemoteOptions {
     /// builds. Also KESTREL_REMOTE_CACHE_RW_MODE=READ_WRITE.
     #[arg(long, global = true, value_enum)]
     remote_cache_mode: Option<RemoteMode>,
+}
+
+/// The remote cache for depends: the store, and which signatures to
+/// require and make.
+#[derive(Args)]
+pub struct RemoteOptions {
+    #[command(flatten)]
+    pub store: StoreOptions,
     /// Accept only manifests signed by a key in KESTREL_CACHE_TRUSTED_KEYS.
     #[arg(long, global = true)]
     require_signed: bool,
@@ -117,9 +126,17 @@ enum RemoteMode {
     ReadWrite,
 }
 
-impl RemoteOptions {
-    /// The remote cache to use, if one is named.
+impl StoreOptions {
+    /// The store named, if one is, without signatures.
     pub fn config(&self) -> Result<Option<RemoteConfig>> {
+        self.config_with(|settings| settings)
+    }
+
+    /// The store named, if one is, with `more` settings.
+    fn config_with<'a>(
+        &'a self,
+        more: impl FnOnce(RemoteSettings<'a>) -> RemoteSettings<'a>,
+    ) -> Result<Option<RemoteConfig>> {
         let Some(url) = &self.remote_cache else {
             return Ok(None);
         };
@@ -133,14 +150,25 @@ impl RemoteOptions {
             )
             .map_err(anyhow::Error::msg)?,
         };
-        Ok(Some(RemoteConfig::from_settings(&RemoteSettings {
+        let settings = more(RemoteSettings {
             url,
             endpoint: self.remote_cache_endpoint.as_deref(),
             mode,
+            ..RemoteSettings::default()
+        });
+        Ok(Some(RemoteConfig::from_settings(&settings)?))
+    }
+}
+
+impl RemoteOptions {
+    /// The remote cache to use, if one is named.
+    pub fn config(&self) -> Result<Option<RemoteConfig>> {
+        self.store.config_with(|settings| RemoteSettings {
             require_signed: self.require_signed,
             trusted_keys: self.trusted_keys.as_deref(),
             secret_key: self.cache_secret_key.as_deref(),
-        })?))
+            ..settings
+        })
     }
 }
 

@@ -9,6 +9,7 @@ mod cache;
 mod depends;
 mod functional;
 mod reproducible;
+mod sccache;
 mod tee;
 mod test;
 

@@ -13,6 +13,7 @@ use kestrel_depends::progress::Progress;
 use xshell::{cmd, Cmd, Shell};
 
 use crate::functional::{FLAVORS, SHARED_SUITE};
+use crate::sccache::{self, SccacheOptions};
 use crate::tee::run_teed;
 use crate::{
     build_machine_depends, cargo_program, cargo_with_prefix, cxx_ipc_depends, step, BUILD_TRIPLE,
@@ -24,6 +25,8 @@ pub struct TestCmd {
     /// Skip `cargo fmt --check` and clippy (for a quick local re-run).
     #[arg(long)]
     pub no_lint: bool,
+    #[command(flatten)]
+    pub sccache: SccacheOptions,
 }
 
 /// Features for linting and testing every crate: the multiprocess build,
@@ -64,6 +67,7 @@ impl TestCmd {
         steps.run("prerequisites (ci/install-prerequisites.sh)", || {
             Ok(cmd!(sh, "bash ci/install-prerequisites.sh").run()?)
         })?;
+        let server = self.sccache.start(sh)?;
         steps.run(
             "depends (multiprocess, C++ IPC) for the build machine",
             || {
@@ -144,6 +148,7 @@ impl TestCmd {
             total += counts;
         }
 
+        sccache::finish(server)?;
         println!("\n== summary ==");
         for (name, took) in &steps.0 {
             println!("{:>8.1} s  {name}", took.as_secs_f64());

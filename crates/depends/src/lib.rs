@@ -7,7 +7,8 @@
 //! install into staging, pack with [`archive`]) -> [`install`] (unpack into
 //! `depends/<host>/`, write the [`toolchain_files`] and the manifest).
 //! [`pipeline`] ties the stages together under the [`lock`]; [`reproducible`]
-//! compares two builds.
+//! compares two builds; [`sccache`] shares Rust compiles through the same
+//! store as [`remote`].
 
 pub mod archive;
 pub mod build_order;
@@ -24,6 +25,7 @@ pub mod progress;
 pub mod recipe;
 pub mod remote;
 pub mod reproducible;
+pub mod sccache;
 pub mod schedule;
 pub mod toolchain_files;
 
