@@ -13,7 +13,8 @@
 # builds its own (native_cmake) and the tests use that one. The remote
 # cache tests run real stores: nginx with its WebDAV modules, s3s-fs (a
 # local S3 server for testing, from the Rust package registry, pinned), and
-# `unshare` + `ip` for a network namespace with only loopback.
+# `unshare` + `ip` for a network namespace with only loopback. The sccache
+# tests (and `--sccache`) run the pinned sccache in target/tools.
 set -euo pipefail
 
 apt_packages=()
@@ -67,3 +68,7 @@ if ! s3s-fs --version 2>/dev/null | grep -qF "$S3S_FS_VERSION"; then
     echo "installing s3s-fs $S3S_FS_VERSION (the remote cache tests' S3 server)"
     cargo install --locked s3s-fs --version "$S3S_FS_VERSION" --features binary
 fi
+
+# sccache, pinned in crates/depends/src/sccache.rs: xtask installs it into
+# target/tools (a few CPU-minutes, once per checkout) or finds it there.
+(cd "$(dirname "$0")/.." && cargo xtask cache install-sccache >/dev/null)

@@ -1,5 +1,6 @@
 //! `cargo xtask cache`: the remote cache by hand: push, pull, verify,
-//! stats, and its signing keys.
+//! stats, its signing keys, and the sccache that shares compiles through
+//! it.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -43,6 +44,9 @@ enum Action {
         #[arg(long, default_value = "kestrel-cache.key")]
         out: PathBuf,
     },
+    /// Install the pinned sccache that `--sccache` uses into target/tools
+    /// (what the first `--sccache` run does otherwise); prints its path.
+    InstallSccache,
 }
 
 impl CacheCmd {
@@ -124,6 +128,10 @@ impl CacheCmd {
                     .with_context(|| format!("writing {}", out.display()))?;
                 eprintln!("secret key written to {}", out.display());
                 println!("{}", signing::public_key_text(&key.verifying_key()));
+                Ok(())
+            }
+            Action::InstallSccache => {
+                println!("{}", crate::sccache::ensure_installed()?.path.display());
                 Ok(())
             }
         }

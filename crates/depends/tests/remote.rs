@@ -2,6 +2,8 @@
 //! S3): whole `depends` runs over small packages built on the spot, with
 //! the store's objects corrupted, cut, raced, signed, or unreachable.
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/stores.rs"]
 mod stores;
 #[path = "support/tree.rs"]
@@ -17,6 +19,7 @@ use kestrel_depends::progress::Progress;
 use kestrel_depends::remote::layout::{self, BuildManifest};
 use kestrel_depends::remote::{signing, Mode, RemoteConfig, StoreUrl};
 use kestrel_depends::{Config, Depends};
+use child::{in_child, rerun_in_child};
 use stores::{Kind, Store, ALL};
 use tree::{Tree, HOST};
 
@@ -375,23 +378,6 @@ fn another_host_compiler_identity_or_recipe_does_not_hit() {
     let report = report.unwrap();
     assert_eq!(report.downloaded, ["alpha"], "{log}");
     assert!(report.built.is_empty(), "{log}");
-}
-
-/// Runs this test's body again in a child process, under `prefix` (a
-/// command and arguments) with `KESTREL_TEST_CHILD` set, and returns it.
-fn rerun_in_child(name: &str, prefix: &[&str]) -> Command {
-    let exe = std::env::current_exe().unwrap();
-    let mut command = Command::new(prefix[0]);
-    command
-        .args(&prefix[1..])
-        .arg(exe)
-        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
-        .env("KESTREL_TEST_CHILD", name);
-    command
-}
-
-fn in_child(name: &str) -> bool {
-    std::env::var("KESTREL_TEST_CHILD").as_deref() == Ok(name)
 }
 
 #[test]

@@ -1,0 +1,149 @@
+//! sccache on the remote cache's store (a directory, nginx WebDAV, s3s-fs
+//! S3): a fixture crate built from checkouts at different paths fills the
+//! store and gets hits from it; and the wrapper stays out of depends build
+//! ids. The pinned sccache comes from `ci/install-prerequisites.sh`.
+
+#[path = "support/child.rs"]
+mod child;
+#[path = "support/stores.rs"]
+mod stores;
+#[path = "support/tree.rs"]
+mod tree;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use child::{in_child, rerun_in_child};
+use kestrel_depends::remote::Mode;
+use kestrel_depends::sccache::{store_env, Sccache, Server, Stats, VERSION};
+use stores::{Kind, Store, ALL};
+use tree::Tree;
+
+/// The pinned sccache in the workspace's `target/tools`.
+fn sccache() -> Sccache {
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools");
+    Sccache::installed(&tools).unwrap().unwrap_or_else(|| {
+        panic!(
+            "sccache {VERSION} is not in {}: run ci/install-prerequisites.sh",
+            tools.display()
+        )
+    })
+}
+
+/// A copy of the fixture crate in a new directory whose name starts with
+/// `prefix` (so two checkouts differ in path and its length).
+fn checkout(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sccache_fixture");
+    fs::create_dir(dir.path().join("src")).unwrap();
+    for file in ["Cargo.toml", "Cargo.lock", "src/lib.rs"] {
+        fs::copy(fixture.join(file), dir.path().join(file)).unwrap();
+    }
+    dir
+}
+
+/// Builds the checkout through a server of its own on `store` (a machine
+/// of its own) and returns the server's counts.
+fn build(store: &Store, mode: Mode, checkout: &Path) -> Stats {
+    let server = Server::start(&sccache(), &store.config(mode), checkout).unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--offline"])
+        .current_dir(checkout)
+        .env("CARGO_TARGET_DIR", checkout.join("target"))
+        .envs(server.cargo_env())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        store.kind,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.stop().unwrap()
+}
+
+/// The store's requests that write, so far (None for the directory).
+fn writes(store: &Store) -> Option<usize> {
+    let log = store.access_log()?;
+    Some(
+        log.lines()
+            .filter(|l| ["PUT", "MKCOL", "DELETE", "MOVE", "COPY"].iter().any(|w| l.contains(w)))
+            .count(),
+    )
+}
+
+#[test]
+fn a_build_fills_the_store_and_a_checkout_elsewhere_hits_its_registry_dependency() {
+    for kind in ALL {
+        let store = Store::start(kind);
+        let first = checkout("first-");
+        let cold = build(&store, Mode::ReadWrite, first.path());
+        // hex and the fixture: both looked up, both missed, both stored.
+        assert_eq!((cold.hits, cold.misses, cold.writes), (0, 2, 2), "{kind:?}: {cold}");
+        assert_eq!(cold.write_errors, 0, "{kind:?}: {cold}");
+        assert!(!store.objects("sccache").is_empty(), "{kind:?}: nothing stored");
+        let written = writes(&store);
+        if let Some(n) = written {
+            assert!(n > 0, "{kind:?}: the server log shows no write");
+        }
+
+        // Another machine, another path, read-only: hex hits; the fixture
+        // misses, because sccache hashes its absolute directory.
+        let second = checkout("a-second-checkout-at-a-longer-path-");
+        let warm = build(&store, Mode::ReadOnly, second.path());
+        assert_eq!((warm.hits, warm.misses, warm.writes), (1, 1, 0), "{kind:?}: {warm}");
+
+        // The first path again, its target dir gone: everything hits.
+        fs::remove_dir_all(first.path().join("target")).unwrap();
+        let same_path = build(&store, Mode::ReadOnly, first.path());
+        assert_eq!((same_path.hits, same_path.misses), (2, 0), "{kind:?}: {same_path}");
+        assert_eq!(writes(&store), written, "{kind:?}: read-only sent a write");
+    }
+}
+
+#[test]
+fn the_compiler_wrapper_is_not_part_of_a_depends_build_id() {
+    const NAME: &str = "the_compiler_wrapper_is_not_part_of_a_depends_build_id";
+    // Two trees with the same package, planned fresh (no compiler cache):
+    // this process without a wrapper, the child with RUSTC_WRAPPER=sccache
+    // and the store's sccache settings, as `cargo xtask build --sccache`
+    // sets them for cargo.
+    let ids = || -> Vec<String> {
+        let tree = Tree::new();
+        tree.add_package("alpha", &[], "--one");
+        let plan = tree.depends().plan().unwrap();
+        plan.iter().map(|p| format!("{} {}", p.recipe.spec.name, p.build_id)).collect()
+    };
+    if in_child(NAME) {
+        // The cc crate does see the wrapper: it would put it before the
+        // compiler if asked for a command.
+        let cc = cc::Build::new()
+            .cargo_metadata(false)
+            .target(tree::HOST)
+            .host(tree::HOST)
+            .opt_level(0)
+            .get_compiler();
+        assert!(
+            PathBuf::from(cc.to_command().get_program()).ends_with("sccache"),
+            "{:?}",
+            cc.to_command()
+        );
+        println!("ids: {}", ids().join(", "));
+        return;
+    }
+    let store = Store::start(Kind::Dir);
+    let out = rerun_in_child(NAME, &["env"])
+        .env("RUSTC_WRAPPER", sccache().path)
+        .envs(store_env(&store.config(Mode::ReadWrite)))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let child_ids = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ids: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(child_ids, ids().join(", "));
+}
