@@ -9,6 +9,7 @@ use kestrel_depends::progress::Progress;
 use xshell::{Cmd, Shell};
 
 mod cache;
+mod compiles;
 mod depends;
 
 use crate::functional::{FLAVORS, SHARED_SUITE};
@@ -45,6 +46,9 @@ enum Bench {
         /// Repetitions of each no-op measurement.
         #[arg(long, default_value_t = 10)]
         noop_runs: u32,
+        /// Only these rows (default: all).
+        #[arg(long, value_enum)]
+        only: Option<CacheRows>,
     },
     /// IPC round trips and pipelined throughput: raw socketpair, bare
     /// capnp-rpc, kestrel-ipc (debug off/on), in-process; free and pinned.
@@ -62,13 +66,29 @@ enum Bench {
     },
 }
 
+/// The parts of `bench cache`: depends through the store, and the product
+/// build through sccache (several cold builds' worth of minutes).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CacheRows {
+    Depends,
+    Sccache,
+}
+
 impl BenchCmd {
     pub fn run(self, sh: &Shell) -> Result<()> {
         match self.what {
             Bench::Depends { noop_runs, no_cold } => {
                 depends::bench_depends(sh, noop_runs, !no_cold)
             }
-            Bench::Cache { noop_runs } => cache::bench_cache(sh, noop_runs),
+            Bench::Cache { noop_runs, only } => {
+                if only != Some(CacheRows::Sccache) {
+                    cache::bench_cache(sh, noop_runs)?;
+                }
+                if only != Some(CacheRows::Depends) {
+                    compiles::bench_sccache(sh)?;
+                }
+                Ok(())
+            }
             Bench::Ipc => cargo_bench(sh, "kestrel-ipc", "ipc", &["kestrel-ipc/test-peer"]),
             Bench::Rpc => cargo_bench(
                 sh,

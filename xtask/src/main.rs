@@ -108,11 +108,18 @@ pub fn cargo_program() -> OsString {
 /// pointed at the host's depends prefix (the multiprocess crates need its
 /// `capnp`).
 pub fn cargo_with_prefix<'a>(sh: &'a Shell, subcommand: &str, host: &str) -> Cmd<'a> {
+    cargo_with_prefix_in(sh, subcommand, &workspace_root(), host)
+}
+
+/// [`cargo_with_prefix`] for the checkout at `root`.
+pub fn cargo_with_prefix_in<'a>(
+    sh: &'a Shell,
+    subcommand: &str,
+    root: &Path,
+    host: &str,
+) -> Cmd<'a> {
     let cargo = cargo_program();
-    let config = workspace_root()
-        .join("depends")
-        .join(host)
-        .join("cargo-config.toml");
+    let config = root.join("depends").join(host).join("cargo-config.toml");
     xshell::cmd!(sh, "{cargo} {subcommand} --config {config}")
 }
 

@@ -40,7 +40,10 @@ pub enum SccacheError {
     )]
     Install(String),
     #[error("cannot run {path}: {error}")]
-    Run { path: PathBuf, error: std::io::Error },
+    Run {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error(
         "{path} is not sccache {VERSION} (it says {said:?}): remove its directory and run again"
     )]
@@ -245,7 +248,8 @@ impl Server {
     /// The server's counts so far.
     pub fn stats(&self) -> Result<Stats, SccacheError> {
         let out = run(
-            self.command().args(["--show-stats", "--stats-format", "json"]),
+            self.command()
+                .args(["--show-stats", "--stats-format", "json"]),
             &self.sccache.path,
         )?;
         Stats::from_json(&out.stdout)

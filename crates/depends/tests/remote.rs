@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use child::{in_child, rerun_in_child};
 use kestrel_depends::pipeline::RunReport;
 use kestrel_depends::progress::Progress;
 use kestrel_depends::remote::layout::{self, BuildManifest};
 use kestrel_depends::remote::{signing, Mode, RemoteConfig, StoreUrl};
 use kestrel_depends::{Config, Depends};
-use child::{in_child, rerun_in_child};
 use stores::{Kind, Store, ALL};
 use tree::{Tree, HOST};
 

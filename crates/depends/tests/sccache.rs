@@ -69,7 +69,11 @@ fn writes(store: &Store) -> Option<usize> {
     let log = store.access_log()?;
     Some(
         log.lines()
-            .filter(|l| ["PUT", "MKCOL", "DELETE", "MOVE", "COPY"].iter().any(|w| l.contains(w)))
+            .filter(|l| {
+                ["PUT", "MKCOL", "DELETE", "MOVE", "COPY"]
+                    .iter()
+                    .any(|w| l.contains(w))
+            })
             .count(),
     )
 }
@@ -81,9 +85,16 @@ fn a_build_fills_the_store_and_a_checkout_elsewhere_hits_its_registry_dependency
         let first = checkout("first-");
         let cold = build(&store, Mode::ReadWrite, first.path());
         // hex and the fixture: both looked up, both missed, both stored.
-        assert_eq!((cold.hits, cold.misses, cold.writes), (0, 2, 2), "{kind:?}: {cold}");
+        assert_eq!(
+            (cold.hits, cold.misses, cold.writes),
+            (0, 2, 2),
+            "{kind:?}: {cold}"
+        );
         assert_eq!(cold.write_errors, 0, "{kind:?}: {cold}");
-        assert!(!store.objects("sccache").is_empty(), "{kind:?}: nothing stored");
+        assert!(
+            !store.objects("sccache").is_empty(),
+            "{kind:?}: nothing stored"
+        );
         let written = writes(&store);
         if let Some(n) = written {
             assert!(n > 0, "{kind:?}: the server log shows no write");
@@ -93,12 +104,20 @@ fn a_build_fills_the_store_and_a_checkout_elsewhere_hits_its_registry_dependency
         // misses, because sccache hashes its absolute directory.
         let second = checkout("a-second-checkout-at-a-longer-path-");
         let warm = build(&store, Mode::ReadOnly, second.path());
-        assert_eq!((warm.hits, warm.misses, warm.writes), (1, 1, 0), "{kind:?}: {warm}");
+        assert_eq!(
+            (warm.hits, warm.misses, warm.writes),
+            (1, 1, 0),
+            "{kind:?}: {warm}"
+        );
 
         // The first path again, its target dir gone: everything hits.
         fs::remove_dir_all(first.path().join("target")).unwrap();
         let same_path = build(&store, Mode::ReadOnly, first.path());
-        assert_eq!((same_path.hits, same_path.misses), (2, 0), "{kind:?}: {same_path}");
+        assert_eq!(
+            (same_path.hits, same_path.misses),
+            (2, 0),
+            "{kind:?}: {same_path}"
+        );
         assert_eq!(writes(&store), written, "{kind:?}: read-only sent a write");
     }
 }
@@ -114,7 +133,9 @@ fn the_compiler_wrapper_is_not_part_of_a_depends_build_id() {
         let tree = Tree::new();
         tree.add_package("alpha", &[], "--one");
         let plan = tree.depends().plan().unwrap();
-        plan.iter().map(|p| format!("{} {}", p.recipe.spec.name, p.build_id)).collect()
+        plan.iter()
+            .map(|p| format!("{} {}", p.recipe.spec.name, p.build_id))
+            .collect()
     };
     if in_child(NAME) {
         // The cc crate does see the wrapper: it would put it before the
@@ -140,7 +161,11 @@ fn the_compiler_wrapper_is_not_part_of_a_depends_build_id() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let child_ids = stdout
         .lines()
         .find_map(|l| l.strip_prefix("ids: "))

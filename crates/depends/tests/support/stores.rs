@@ -3,6 +3,9 @@
 //! plain directory, nginx with its WebDAV modules, and s3s-fs (a local S3
 //! server). `ci/install-prerequisites.sh` installs the servers.
 
+// Each test crate that includes this uses only some of it.
+#![allow(dead_code)]
+
 use std::fs;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
