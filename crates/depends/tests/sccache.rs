@@ -11,7 +11,7 @@ mod stores;
 mod tree;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use child::{in_child, rerun_in_child};
@@ -125,50 +125,56 @@ fn a_build_fills_the_store_and_a_checkout_elsewhere_hits_its_registry_dependency
 #[test]
 fn the_compiler_wrapper_is_not_part_of_a_depends_build_id() {
     const NAME: &str = "the_compiler_wrapper_is_not_part_of_a_depends_build_id";
-    // Two trees with the same package, planned fresh (no compiler cache):
-    // this process without a wrapper, the child with RUSTC_WRAPPER=sccache
-    // and the store's sccache settings, as `cargo xtask build --sccache`
-    // sets them for cargo.
-    let ids = || -> Vec<String> {
+    if in_child(NAME) {
+        // A tree with one package, planned fresh (no compiler cache), and
+        // the C compiler command the cc crate would run.
         let tree = Tree::new();
         tree.add_package("alpha", &[], "--one");
-        let plan = tree.depends().plan().unwrap();
-        plan.iter()
-            .map(|p| format!("{} {}", p.recipe.spec.name, p.build_id))
-            .collect()
-    };
-    if in_child(NAME) {
-        // The cc crate does see the wrapper: it would put it before the
-        // compiler if asked for a command.
+        for package in tree.depends().plan().unwrap() {
+            println!("id: {} {}", package.recipe.spec.name, package.build_id);
+        }
         let cc = cc::Build::new()
             .cargo_metadata(false)
             .target(tree::HOST)
             .host(tree::HOST)
             .opt_level(0)
             .get_compiler();
-        assert!(
-            PathBuf::from(cc.to_command().get_program()).ends_with("sccache"),
-            "{:?}",
-            cc.to_command()
-        );
-        println!("ids: {}", ids().join(", "));
+        println!("cc runs: {:?}", cc.to_command().get_program());
         return;
     }
+    // Without a wrapper, and with RUSTC_WRAPPER=sccache and the store's
+    // sccache settings, as `cargo xtask build --sccache` gives cargo.
     let store = Store::start(Kind::Dir);
-    let out = rerun_in_child(NAME, &["env"])
-        .env("RUSTC_WRAPPER", sccache().path)
-        .envs(store_env(&store.config(Mode::ReadWrite)))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let child_ids = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("ids: "))
-        .unwrap_or_else(|| panic!("{stdout}"));
-    assert_eq!(child_ids, ids().join(", "));
+    let run = |with_wrapper: bool| -> (Vec<String>, String) {
+        let mut child = rerun_in_child(NAME, &["env"]);
+        child.env_remove("RUSTC_WRAPPER");
+        if with_wrapper {
+            child
+                .env("RUSTC_WRAPPER", sccache().path)
+                .envs(store_env(&store.config(Mode::ReadWrite)));
+        }
+        let out = child.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The harness prints `test <name> ... ` before the first line.
+        let lines = |marker: &str| -> Vec<String> {
+            stdout
+                .lines()
+                .filter_map(|l| l.find(marker).map(|at| l[at..].to_owned()))
+                .collect()
+        };
+        (lines("id: "), lines("cc runs: ").concat())
+    };
+    let (plain_ids, plain_cc) = run(false);
+    let (wrapped_ids, wrapped_cc) = run(true);
+    assert!(!plain_cc.contains("sccache"), "{plain_cc}");
+    // The cc crate does take the wrapper (it would run the compiler
+    // through it), yet the build ids stay the same.
+    assert!(wrapped_cc.contains("sccache"), "{wrapped_cc}");
+    assert_eq!(plain_ids.len(), 1, "{plain_ids:?}");
+    assert_eq!(wrapped_ids, plain_ids);
 }
