@@ -81,6 +81,10 @@ impl BenchCmd {
                 depends::bench_depends(sh, noop_runs, !no_cold)
             }
             Bench::Cache { noop_runs, only } => {
+                // Both parts open stores in this process.
+                if !kestrel_depends::remote::HAS_CLIENT {
+                    return Err(kestrel_depends::remote::ClientMissing.into());
+                }
                 if only != Some(CacheRows::Sccache) {
                     cache::bench_cache(sh, noop_runs)?;
                 }

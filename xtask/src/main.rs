@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kestrel_depends::pipeline::RunReport;
 use kestrel_depends::progress::Progress;
+use kestrel_depends::remote::ClientMissing;
 use kestrel_depends::{Config, Depends};
 use xshell::{Cmd, Shell};
 
@@ -84,8 +85,53 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.chain().any(|cause| cause.is::<ClientMissing>()) => rerun_with_store_client(),
         Err(e) => {
             eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Set in the xtask that [`rerun_with_store_client`] runs.
+const RERUN_VAR: &str = "KESTREL_XTASK_WITH_STORE_CLIENT";
+
+/// Runs this command again in the xtask built with the remote cache's
+/// store client (`--features store-client`: cargo compiles it on the first
+/// use of a store and finds it up to date after), and exits as it does.
+/// The README's path never compiles OpenDAL; a command stops for this
+/// before it has changed anything (`ClientMissing`).
+fn rerun_with_store_client() -> ExitCode {
+    if std::env::var_os(RERUN_VAR).is_some() {
+        eprintln!("error: {ClientMissing} (and this is the xtask run with it: a bug)");
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "xtask: this command uses the remote cache: running the xtask built with its store \
+         client (`--features store-client`; compiled once, on first use)"
+    );
+    let status = std::process::Command::new(cargo_program())
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--features",
+            "store-client",
+        ])
+        .arg("--")
+        .args(std::env::args_os().skip(1))
+        .current_dir(workspace_root())
+        .env(RERUN_VAR, "1")
+        .status();
+    match status {
+        Ok(status) => match status.code() {
+            Some(0) => ExitCode::SUCCESS,
+            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            None => ExitCode::FAILURE,
+        },
+        Err(e) => {
+            eprintln!("error: cannot run cargo to build xtask with the store client: {e}");
             ExitCode::FAILURE
         }
     }

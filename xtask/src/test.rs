@@ -107,6 +107,15 @@ impl TestCmd {
                         .run()?)
                 },
             )?;
+            // xtask as `cargo xtask` builds it: without the store client
+            // (the workspace run above has it), so its stand-in is linted.
+            steps.run(
+                "cargo clippy -p xtask (no store client) -D warnings",
+                || {
+                    let cargo = cargo_program();
+                    Ok(cmd!(sh, "{cargo} clippy --package xtask -- -D warnings").run()?)
+                },
+            )?;
         }
 
         total += steps.run("unit, integration and tidy tests", || {

@@ -224,6 +224,9 @@ impl Depends {
             .iter()
             .map(|p| self.config.archive_path(p))
             .collect();
+        if archives.iter().any(|archive| !archive.exists()) {
+            self.require_client()?;
+        }
         let mut report = RunReport::default();
         let mut to_build = Vec::new();
         for (index, (pkg, archive)) in planned.iter().zip(&archives).enumerate() {
@@ -315,7 +318,17 @@ impl Depends {
     /// `cargo xtask depends download`: fetch every source of the set.
     pub fn download(&self) -> Result<Vec<PathBuf>> {
         let _lock = self.lock()?;
-        self.packages()?
+        let packages = self.packages()?;
+        if packages.iter().any(|recipe| {
+            !self
+                .config
+                .sources_dir
+                .join(&recipe.spec.source.file_name)
+                .is_file()
+        }) {
+            self.require_client()?;
+        }
+        packages
             .into_iter()
             .map(|recipe| self.fetch(recipe))
             .collect()

@@ -1,8 +1,10 @@
 //! What a store holds for a host: its manifests, checked blob by blob
 //! (`cargo xtask cache verify`) or counted (`cargo xtask cache stats`).
 
-use super::layout::{self, BuildManifest};
-use super::{Miss, RemoteStore};
+use super::layout::BuildManifest;
+use super::Miss;
+#[cfg(feature = "store-client")]
+use super::{layout, RemoteStore};
 
 /// One manifest of a host and how its check went.
 #[derive(Debug)]
@@ -20,6 +22,7 @@ pub struct HostInventory {
     pub archive_bytes: u64,
 }
 
+#[cfg(feature = "store-client")]
 impl RemoteStore {
     /// Every manifest path stored for `host`.
     pub fn manifests(&self, host: &str) -> Result<Vec<String>, Miss> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::layout::{BlobRef, BuildManifest};
-use super::{Mode, Published, RemoteStore};
+use super::{ClientMissing, Mode, Published, RemoteStore, HAS_CLIENT};
 use crate::fetch;
 use crate::pipeline::Depends;
 use crate::plan::{self, PlannedPackage};
@@ -185,8 +185,19 @@ impl Depends {
         Ok((here, missing))
     }
 
+    /// Stops a run that may need the store when this build has no store
+    /// client ([`ClientMissing`]: xtask then runs the build that has one),
+    /// before it has done anything.
+    pub(crate) fn require_client(&self) -> Result<(), ClientMissing> {
+        if self.config.remote.is_some() && !HAS_CLIENT {
+            return Err(ClientMissing);
+        }
+        Ok(())
+    }
+
     /// The configured store, for a command that needs one (at least `mode`).
     pub fn store_for(&self, command: &str, mode: Mode) -> Result<&RemoteStore> {
+        self.require_client()?;
         let store = self.remote().with_context(|| {
             format!("cache {command} needs a remote cache: give --remote-cache URL or set KESTREL_REMOTE_CACHE")
         })?;
