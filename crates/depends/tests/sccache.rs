@@ -49,9 +49,12 @@ fn build(store: &Store, mode: Mode, checkout: &Path) -> Stats {
     let server = Server::start(&sccache(), &store.config(mode), checkout).unwrap();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
-        .args(["build", "--offline"])
+        .args(["build", "--offline", "--target-dir"])
+        .arg(checkout.join("target"))
         .current_dir(checkout)
-        .env("CARGO_TARGET_DIR", checkout.join("target"))
+        // Not CARGO_TARGET_DIR: rustc inherits it, and sccache hashes
+        // every CARGO_* variable, so a path in one misses everything.
+        .env_remove("CARGO_TARGET_DIR")
         .envs(server.cargo_env())
         .output()
         .unwrap();

@@ -41,7 +41,11 @@ pub fn bench_sccache(sh: &Shell) -> Result<()> {
         run_quiet(
             cargo_with_prefix_in(sh, "build", tree, BUILD_TRIPLE)
                 .args(product_args(true))
-                .env("CARGO_TARGET_DIR", tree.join("target"))
+                // Not CARGO_TARGET_DIR: rustc inherits it and sccache
+                // hashes every CARGO_* variable (a path there misses all).
+                .arg("--target-dir")
+                .arg(tree.join("target"))
+                .env_remove("CARGO_TARGET_DIR")
                 .envs(server.cargo_env()),
         )?;
         let wall = t.elapsed();
