@@ -98,7 +98,8 @@ const RERUN_VAR: &str = "KESTREL_XTASK_WITH_STORE_CLIENT";
 
 /// Runs this command again in the xtask built with the remote cache's
 /// store client (`--features store-client`: cargo compiles it on the first
-/// use of a store and finds it up to date after), and exits as it does.
+/// use of a store, into `target/store-client`, and finds it up to date
+/// after), and exits as it does.
 /// The README's path never compiles OpenDAL; a command stops for this
 /// before it has changed anything (`ClientMissing`).
 fn rerun_with_store_client() -> ExitCode {
@@ -119,6 +120,11 @@ fn rerun_with_store_client() -> ExitCode {
             "--features",
             "store-client",
         ])
+        // Its own target dir: built into target/debug it would replace the
+        // xtask binary that is running (`cargo xtask test` runs store
+        // commands while its later steps still spawn its own executable).
+        .arg("--target-dir")
+        .arg(workspace_root().join("target").join("store-client"))
         .arg("--")
         .args(std::env::args_os().skip(1))
         .current_dir(workspace_root())
