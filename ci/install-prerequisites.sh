@@ -71,4 +71,7 @@ fi
 
 # sccache, pinned in crates/depends/src/sccache.rs: xtask installs it into
 # target/tools (a few CPU-minutes, once per checkout) or finds it there.
-(cd "$(dirname "$0")/.." && cargo xtask cache install-sccache >/dev/null)
+# `cargo xtask test` sets KESTREL_SCCACHE_BY_XTASK and installs it itself.
+if [ -z "${KESTREL_SCCACHE_BY_XTASK:-}" ]; then
+    (cd "$(dirname "$0")/.." && cargo xtask cache install-sccache >/dev/null)
+fi

@@ -64,8 +64,16 @@ impl TestCmd {
         // The tools only tests need (tmux, cmake, ...): installed here so
         // the README's one test command works on a fresh machine. The
         // script checks before it installs, so this is quick once done.
+        // sccache is installed in process, not by the script's `cargo
+        // xtask` line: that cargo, started from here with this run's
+        // environment, may relink target/debug/xtask, the executable this
+        // run still spawns (the cmake step).
         steps.run("prerequisites (ci/install-prerequisites.sh)", || {
-            Ok(cmd!(sh, "bash ci/install-prerequisites.sh").run()?)
+            cmd!(sh, "bash ci/install-prerequisites.sh")
+                .env("KESTREL_SCCACHE_BY_XTASK", "1")
+                .run()?;
+            crate::sccache::ensure_installed()?;
+            Ok(())
         })?;
         let server = self.sccache.start(sh)?;
         steps.run(
