@@ -172,6 +172,15 @@ pub trait Wallet: Send + Sync {
     fn get_transaction(&self, txid: &Hash256) -> Result<WalletTx>;
     /// Most recent wallet transactions first, at most `count`.
     fn list_transactions(&self, count: u32) -> Result<Vec<WalletTx>>;
+    /// True when the reads (`get_balance`, `list_unspent`,
+    /// `get_transaction`, `list_transactions`) never wait on another
+    /// process, nor on a lock that anyone holds while waiting on one: an
+    /// IPC server may then answer them on its event loop instead of a pool
+    /// thread (two thread hand-offs less per call). False for a proxy,
+    /// whose every call waits on its connection.
+    fn reads_never_wait(&self) -> bool {
+        false
+    }
 }
 
 /// The node's state as the gui shows it.

@@ -1,7 +1,8 @@
 //! How one call crosses a connection, for every interface module: the
 //! client side ([`ProxyCore`], [`call_remote!`]) posts the call to the
 //! event loop and waits for its reply; the server side ([`serve_on_pool!`])
-//! runs the trait call on the blocking pool and writes its outcome.
+//! runs the trait call on the blocking pool (or in place, when it never
+//! waits) and writes its outcome.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -203,6 +204,21 @@ pub(crate) async fn on_pool<T: Send + 'static>(
         .map_err(|e| capnp::Error::failed(format!("the call failed in the callee: {e}")))
 }
 
+/// Runs a trait call on the pool, or right here on the loop when
+/// `in_place` (a call that never waits on another process, see
+/// `Wallet::reads_never_wait`: the pool's two thread hand-offs cost more
+/// than the call).
+pub(crate) async fn run_call<T: Send + 'static>(
+    in_place: bool,
+    call: impl FnOnce() -> T + Send + 'static,
+) -> capnp::Result<T> {
+    if in_place {
+        Ok(call())
+    } else {
+        on_pool(call).await
+    }
+}
+
 /// Ends a call: writes its outcome into `$results` (`Ok` through `$write`,
 /// `Err` into the `rejected` field), logs them under `-debug=ipc` and
 /// returns `Ok(())`.
@@ -221,15 +237,22 @@ pub(crate) use respond;
 
 /// The body of a server method whose trait call may block: logs the
 /// request, lets `$prepare` read the params (`$p`) into the closure to run
-/// on the pool, awaits it there and ends the call with [`respond!`].
+/// on the pool (or in place, after `in_place_if COND;` when COND holds: see
+/// [`run_call`]), awaits it there and ends the call with [`respond!`].
 macro_rules! serve_on_pool {
-    ($server:ident, $method:literal, $params:ident, $results:ident,
+    (in_place_if $in_place:expr; $server:ident, $method:literal, $params:ident, $results:ident,
      |$p:ident| $prepare:expr,
      |$out:ident, $value:pat_param| $write:expr) => {{
         let $p = $params.get()?;
         $server.log.request($method, $p);
-        let outcome = $crate::link::on_pool($prepare).await?;
+        let outcome = $crate::link::run_call($in_place, $prepare).await?;
         $crate::link::respond!($server, $method, $results, outcome, |$out, $value| $write)
     }};
+    ($server:ident, $method:literal, $params:ident, $results:ident,
+     |$p:ident| $prepare:expr,
+     |$out:ident, $value:pat_param| $write:expr) => {
+        $crate::link::serve_on_pool!(in_place_if false; $server, $method, $params, $results,
+            |$p| $prepare, |$out, $value| $write)
+    };
 }
 pub(crate) use serve_on_pool;

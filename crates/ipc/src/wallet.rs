@@ -181,12 +181,17 @@ impl Wallet for WalletProxy {
 /// a gui).
 struct WalletServer {
     wallet: Arc<dyn Wallet>,
+    /// Reads are answered on the loop ([`Wallet::reads_never_wait`]); the
+    /// rest (sends wait on the chain, new addresses write the wallet file)
+    /// on the pool.
+    reads_in_place: bool,
     log: CallLog,
 }
 
 impl WalletServer {
     fn new(wallet: Arc<dyn Wallet>, link: &Link) -> Self {
         Self {
+            reads_in_place: wallet.reads_never_wait(),
             wallet,
             log: link.call_log("Wallet", Side::Server),
         }
@@ -217,6 +222,7 @@ impl wallet::Server for WalletServer {
     ) -> capnp::Result<()> {
         let wallet = self.wallet.clone();
         serve_on_pool!(
+            in_place_if self.reads_in_place;
             self,
             "getBalance",
             params,
@@ -253,6 +259,7 @@ impl wallet::Server for WalletServer {
     ) -> capnp::Result<()> {
         let wallet = self.wallet.clone();
         serve_on_pool!(
+            in_place_if self.reads_in_place;
             self,
             "listUnspent",
             params,
@@ -277,6 +284,7 @@ impl wallet::Server for WalletServer {
     ) -> capnp::Result<()> {
         let wallet = self.wallet.clone();
         serve_on_pool!(
+            in_place_if self.reads_in_place;
             self,
             "getTransaction",
             params,
@@ -296,6 +304,7 @@ impl wallet::Server for WalletServer {
     ) -> capnp::Result<()> {
         let wallet = self.wallet.clone();
         serve_on_pool!(
+            in_place_if self.reads_in_place;
             self,
             "listTransactions",
             params,

@@ -568,3 +568,55 @@ fn bad_ipcfd_is_refused_with_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn wallet_reads_are_answered_while_every_pool_thread_waits_on_the_chain() {
+    let event_loop = EventLoop::start("test-node").unwrap();
+    let (_child, _connection, chain, wallet) = spawn_with_wallet(&event_loop, "busy");
+    chain.connect_block();
+    eventually("the wallet to see the block", || {
+        wallet.get_balance() == Ok(COIN)
+    });
+
+    // Every pool thread of the wallet process runs a send that waits in our
+    // chain's broadcast.
+    chain.set_hold(true);
+    let sends: Vec<_> = (0..kestrel_ipc::DEFAULT_BLOCKING_THREADS)
+        .map(|_| {
+            let wallet = wallet.clone();
+            thread::spawn(move || wallet.send_to_address("addr", COIN))
+        })
+        .collect();
+    eventually("every pool thread to wait in broadcast", || {
+        chain.broadcasts().len() == kestrel_ipc::DEFAULT_BLOCKING_THREADS
+    });
+
+    // A call that needs the pool waits; the reads are answered on the loop.
+    let queued = {
+        let wallet = wallet.clone();
+        thread::spawn(move || wallet.get_new_address())
+    };
+    let reads = within_deadline("reads while the pool is busy", {
+        let wallet = wallet.clone();
+        move || {
+            (
+                wallet.get_balance(),
+                wallet.list_unspent(0).map(|u| u.len()),
+                wallet.list_transactions(3).map(|t| t.len()),
+                wallet.get_transaction(&[2; 32]).map(|t| t.confirmations),
+            )
+        }
+    });
+    assert_eq!(reads, (Ok(COIN), Ok(1), Ok(3), Ok(2)));
+    assert!(
+        !queued.is_finished(),
+        "getNewAddress was answered while every pool thread was busy: the pool was not saturated"
+    );
+
+    chain.set_hold(false);
+    for send in sends {
+        assert!(send.join().unwrap().is_ok());
+    }
+    let address = within_deadline("the queued call", move || queued.join().unwrap());
+    assert_eq!(address, Ok("busy-address-1".to_string()));
+}

@@ -6,17 +6,20 @@
 //! node's chain state directly, so the same code runs in-process and across
 //! IPC.
 //!
-//! Locking: the wallet lock is never held while calling the chain. A send
-//! builds and signs under the lock and reserves its inputs, releases the
-//! lock to broadcast, then records the transaction (or drops the
-//! reservation if the broadcast failed).
+//! Locking: the wallet lock is never held while calling the chain, and the
+//! types see to it ([`guarded`]). A send builds and signs under the lock and
+//! reserves its inputs, releases the lock to broadcast, then records the
+//! transaction (or drops the reservation if the broadcast failed). So the
+//! reads ([`Wallet::reads_never_wait`]) only ever wait for work of this
+//! process, and an IPC server may answer them on its event loop.
 
 mod file;
+mod guarded;
 mod ledger;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use kestrel_chain::consensus::{MAX_MONEY, MAX_TX_SIZE};
 use kestrel_chain::{
@@ -29,6 +32,7 @@ use kestrel_interfaces::{
 
 pub use file::FileError;
 use file::{StoredKey, WalletFile};
+use guarded::{Guarded, Locked, Unlocked};
 use ledger::{select_coins, Ledger};
 
 /// Blocks the load-time rescan asks the chain for at once: across IPC each
@@ -49,9 +53,9 @@ pub enum WalletError {
 /// A loaded wallet; implements [`Wallet`] and (through a weak handle it
 /// registers) [`ChainNotifications`].
 pub struct WalletState {
-    chain: Arc<dyn Chain>,
     file: WalletFile,
-    inner: Mutex<Inner>,
+    /// The chain, and the keys and coins behind the wallet lock.
+    guarded: Guarded<Inner>,
     /// Held for the wallet's lifetime; dropping it unsubscribes.
     subscription: Mutex<Option<Box<dyn Subscription>>>,
     block_observer: Mutex<Option<BlockObserver>>,
@@ -104,7 +108,8 @@ struct WalletNotifications(Weak<WalletState>);
 impl ChainNotifications for WalletNotifications {
     fn block_connected(&self, height: u32, block: &[u8]) {
         if let Some(wallet) = self.0.upgrade() {
-            if let Err(e) = wallet.receive_block(height, block) {
+            let token = &mut Unlocked::new();
+            if let Err(e) = wallet.receive_block(token, height, block) {
                 tracing::error!("wallet ignored an undecodable block notification: {e}");
                 return;
             }
@@ -114,7 +119,7 @@ impl ChainNotifications for WalletNotifications {
                 .expect("observer lock")
                 .as_ref()
             {
-                let inner = wallet.lock();
+                let inner = wallet.lock(token);
                 let balance = inner.ledger.balance(&inner.is_mine());
                 drop(inner);
                 observe(height, balance);
@@ -125,7 +130,7 @@ impl ChainNotifications for WalletNotifications {
     fn transaction_added_to_mempool(&self, tx: &[u8]) {
         if let Some(wallet) = self.0.upgrade() {
             match Transaction::deserialize(tx) {
-                Ok(tx) => wallet.receive_transaction(tx),
+                Ok(tx) => wallet.receive_transaction(&mut Unlocked::new(), tx),
                 Err(e) => tracing::error!("wallet ignored an undecodable transaction: {e}"),
             }
         }
@@ -149,50 +154,63 @@ impl WalletState {
             .map(|(index, stored)| (stored.key.address().pubkey_hash(), index))
             .collect();
         let wallet = Arc::new(WalletState {
-            chain: chain.clone(),
             file,
-            inner: Mutex::new(Inner {
-                keys,
-                key_index,
-                ledger: Ledger::default(),
-                reserved: HashSet::new(),
-            }),
+            guarded: Guarded::new(
+                chain,
+                Inner {
+                    keys,
+                    key_index,
+                    ledger: Ledger::default(),
+                    reserved: HashSet::new(),
+                },
+            ),
             subscription: Mutex::new(None),
             block_observer: Mutex::new(None),
         });
-        let subscription =
-            chain.register_notifications(Arc::new(WalletNotifications(Arc::downgrade(&wallet))))?;
+        let token = &mut Unlocked::new();
+        let subscription = wallet
+            .guarded
+            .chain(token)
+            .register_notifications(Arc::new(WalletNotifications(Arc::downgrade(&wallet))))?;
         *wallet.subscription.lock().expect("subscription lock") = Some(subscription);
 
-        let mut height = wallet.lock().ledger.next_height();
+        let mut height = wallet.lock(token).ledger.next_height();
         loop {
-            let blocks = chain.blocks_from(height, RESCAN_BATCH)?;
+            let blocks = wallet
+                .guarded
+                .chain(token)
+                .blocks_from(height, RESCAN_BATCH)?;
             if blocks.is_empty() {
                 break;
             }
             for block in blocks {
                 wallet
-                    .receive_block(height, &block)
+                    .receive_block(token, height, &block)
                     .map_err(|source| WalletError::BadBlock { height, source })?;
                 height += 1;
             }
         }
-        for tx in chain.mempool()? {
+        for tx in wallet.guarded.chain(token).mempool()? {
             match Transaction::deserialize(&tx) {
-                Ok(tx) => wallet.receive_transaction(tx),
+                Ok(tx) => wallet.receive_transaction(token, tx),
                 Err(e) => tracing::warn!("wallet skipped an undecodable mempool transaction: {e}"),
             }
         }
         Ok(wallet)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().expect("wallet lock poisoned")
+    fn lock<'a>(&'a self, token: &'a mut Unlocked) -> Locked<'a, Inner> {
+        self.guarded.lock(token)
     }
 
-    fn receive_block(&self, height: u32, block: &[u8]) -> std::result::Result<(), DecodeError> {
+    fn receive_block(
+        &self,
+        token: &mut Unlocked,
+        height: u32,
+        block: &[u8],
+    ) -> std::result::Result<(), DecodeError> {
         let block = Block::deserialize(block)?;
-        let mut inner = self.lock();
+        let mut inner = self.lock(token);
         let Inner {
             key_index, ledger, ..
         } = &mut *inner;
@@ -200,8 +218,8 @@ impl WalletState {
         Ok(())
     }
 
-    fn receive_transaction(&self, tx: Transaction) {
-        let mut inner = self.lock();
+    fn receive_transaction(&self, token: &mut Unlocked, tx: Transaction) {
+        let mut inner = self.lock(token);
         let Inner {
             key_index, ledger, ..
         } = &mut *inner;
@@ -219,18 +237,19 @@ impl WalletState {
 
     /// Height of the last block the wallet has processed.
     pub fn last_block_height(&self) -> Option<u32> {
-        self.lock().ledger.tip()
+        self.lock(&mut Unlocked::new()).ledger.tip()
     }
 
     /// Builds and signs a payment under the wallet lock and reserves its
     /// inputs.
     fn create_transaction(
         &self,
+        token: &mut Unlocked,
         address: &Address,
         amount: Amount,
         fee_per_kb: Amount,
     ) -> Result<Transaction> {
-        let mut inner = self.lock();
+        let mut inner = self.lock(token);
         let candidates = inner.ledger.unspent(&inner.is_mine());
         let selection =
             select_coins(candidates, amount, fee_per_kb, &inner.reserved).map_err(|available| {
@@ -320,15 +339,24 @@ impl WalletState {
 }
 
 impl Wallet for WalletState {
+    /// The wallet lock is never held while calling the chain ([`guarded`]).
+    fn reads_never_wait(&self) -> bool {
+        true
+    }
+
     fn get_new_address(&self) -> Result<String> {
-        Ok(self.lock().new_key(&self.file, false)?.to_string())
+        Ok(self
+            .lock(&mut Unlocked::new())
+            .new_key(&self.file, false)?
+            .to_string())
     }
 
     /// Confirmed mature coins plus unconfirmed change of the wallet's own
     /// sends, less what mempool transactions spend (bitcoind's trusted
     /// balance).
     fn get_balance(&self) -> Result<Amount> {
-        let inner = self.lock();
+        let token = &mut Unlocked::new();
+        let inner = self.lock(token);
         let balance = inner.ledger.balance(&inner.is_mine());
         Ok(balance)
     }
@@ -346,10 +374,11 @@ impl Wallet for WalletState {
                 ),
             });
         }
-        let fee_per_kb = self.chain.estimate_fee_per_kb()?;
-        let tx = self.create_transaction(&address, amount, fee_per_kb)?;
-        let broadcast = self.chain.broadcast(&tx.serialize());
-        let mut inner = self.lock();
+        let token = &mut Unlocked::new();
+        let fee_per_kb = self.guarded.chain(token).estimate_fee_per_kb()?;
+        let tx = self.create_transaction(token, &address, amount, fee_per_kb)?;
+        let broadcast = self.guarded.chain(token).broadcast(&tx.serialize());
+        let mut inner = self.lock(token);
         for input in &tx.inputs {
             inner.reserved.remove(&input.prevout);
         }
@@ -365,7 +394,8 @@ impl Wallet for WalletState {
     /// only if trusted (the wallet's own change). Immature coinbase outputs
     /// are listed with `spendable: false`.
     fn list_unspent(&self, min_confirmations: u32) -> Result<Vec<Unspent>> {
-        let inner = self.lock();
+        let token = &mut Unlocked::new();
+        let inner = self.lock(token);
         let coins = inner.ledger.unspent(&inner.is_mine());
         Ok(coins
             .into_iter()
@@ -383,7 +413,8 @@ impl Wallet for WalletState {
 
     /// `amount` is the net change of the balance (a send counts its fee).
     fn get_transaction(&self, txid: &Hash256) -> Result<WalletTx> {
-        let inner = self.lock();
+        let token = &mut Unlocked::new();
+        let inner = self.lock(token);
         self.wallet_tx(&inner, &Txid(*txid))
             .ok_or_else(|| Error::Rejected {
                 code: rpc_code::INVALID_ADDRESS_OR_KEY,
@@ -392,7 +423,8 @@ impl Wallet for WalletState {
     }
 
     fn list_transactions(&self, count: u32) -> Result<Vec<WalletTx>> {
-        let inner = self.lock();
+        let token = &mut Unlocked::new();
+        let inner = self.lock(token);
         Ok(inner
             .ledger
             .newest_first()
