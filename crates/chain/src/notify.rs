@@ -6,7 +6,7 @@
 //! into the chain, possibly across a process boundary.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, ThreadId};
@@ -49,24 +49,44 @@ pub(crate) struct Notifier {
     sender: Mutex<Option<Sender<Event>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     thread_id: ThreadId,
+    progress: Arc<Progress>,
+}
+
+/// How far delivery has got, so that [`Notifier::sync`] with nothing
+/// pending returns without a round trip through the notifier thread (two
+/// thread wake-ups on every wallet RPC).
+#[derive(Default)]
+struct Progress {
+    /// Events queued so far (counted under the sender lock, so in queue
+    /// order).
+    queued: AtomicU64,
+    /// Of those, how many were delivered and then flushed: all of the first
+    /// `settled` reached every subscriber, batching proxies included.
+    settled: AtomicU64,
 }
 
 impl Notifier {
     pub(crate) fn start() -> std::io::Result<Notifier> {
         let (sender, receiver) = mpsc::channel();
+        let progress = Arc::new(Progress::default());
+        let delivery = progress.clone();
         let thread = thread::Builder::new()
             .name("kestrel-notify".to_string())
-            .spawn(move || deliver(receiver))?;
+            .spawn(move || deliver(receiver, &delivery))?;
         Ok(Notifier {
             sender: Mutex::new(Some(sender)),
             thread_id: thread.thread().id(),
             thread: Mutex::new(Some(thread)),
+            progress,
         })
     }
 
     /// Queues an event; after shutdown events are dropped.
     pub(crate) fn send(&self, event: Event) {
         if let Some(sender) = self.sender.lock().expect("notifier lock").as_ref() {
+            if !matches!(event, Event::Flush(_)) {
+                self.progress.queued.fetch_add(1, Ordering::SeqCst);
+            }
             // A send fails only if the thread is gone, which shutdown
             // handles; nothing is left to deliver to.
             let _ = sender.send(event);
@@ -92,6 +112,12 @@ impl Notifier {
         if thread::current().id() == self.thread_id {
             return;
         }
+        // `settled` never passes `queued`: having reached the count read
+        // first, everything queued before this call is delivered and flushed.
+        let queued = self.progress.queued.load(Ordering::SeqCst);
+        if self.progress.settled.load(Ordering::SeqCst) >= queued {
+            return;
+        }
         let (ack, acked) = mpsc::channel();
         self.send(Event::Flush(ack));
         // Err means the thread is gone (shut down): nothing is pending.
@@ -110,10 +136,12 @@ impl Notifier {
     }
 }
 
-fn deliver(receiver: Receiver<Event>) {
+fn deliver(receiver: Receiver<Event>, progress: &Progress) {
     let mut subscribers: Vec<Subscriber> = Vec::new();
     // Whether a notification went out since subscribers last flushed.
     let mut unflushed = false;
+    // Events taken off the queue so far (Flush not counted).
+    let mut taken = 0u64;
     loop {
         let event = match receiver.try_recv() {
             Ok(event) => event,
@@ -123,6 +151,7 @@ fn deliver(receiver: Receiver<Event>) {
                 if std::mem::take(&mut unflushed) {
                     notify_each(&subscribers, |s| s.flush());
                 }
+                progress.settled.store(taken, Ordering::SeqCst);
                 match receiver.recv() {
                     Ok(event) => event,
                     Err(_) => return,
@@ -136,11 +165,15 @@ fn deliver(receiver: Receiver<Event>) {
             }
         };
         subscribers.retain(|s| s.active.load(Ordering::SeqCst));
+        if !matches!(event, Event::Flush(_)) {
+            taken += 1;
+        }
         match event {
             Event::Subscribe(subscriber) => subscribers.push(subscriber),
             Event::Flush(ack) => {
                 notify_each(&subscribers, |s| s.flush());
                 unflushed = false;
+                progress.settled.store(taken, Ordering::SeqCst);
                 let _ = ack.send(());
             }
             Event::BlockConnected { height, block } => {

@@ -400,6 +400,52 @@ fn subscribers_are_flushed_when_the_queue_runs_dry() {
     }
 }
 
+/// `sync_notifications` with nothing pending answers at once, without a
+/// round trip through the notifier (which flushes every subscriber); with
+/// something pending it still waits until it is delivered and flushed.
+#[test]
+fn sync_waits_only_for_what_is_pending() {
+    let f = Fixture::new(101);
+    let recorder = Arc::new(FlushRecorder::default());
+    let _subscription = f.chain.register_notifications(recorder.clone()).unwrap();
+    f.chain.generate_to(&other_address(), 2).unwrap();
+    f.chain.sync_notifications();
+    let settled = recorder.events.lock().unwrap().clone();
+    let blocks: Vec<_> = settled.iter().filter(|e| *e != "flush").collect();
+    assert_eq!(blocks, ["block 102", "block 103"]);
+    assert_eq!(settled.last().map(String::as_str), Some("flush"));
+    for _ in 0..5 {
+        f.chain.sync_notifications();
+    }
+    assert_eq!(
+        *recorder.events.lock().unwrap(),
+        settled,
+        "sync with nothing pending flushed"
+    );
+
+    let slow = Arc::new(SlowSubscriber::default());
+    let _slow_subscription = f.chain.register_notifications(slow.clone()).unwrap();
+    f.chain.generate_to(&other_address(), 1).unwrap();
+    f.chain.sync_notifications();
+    assert_eq!(*slow.heights.lock().unwrap(), [104]);
+    let events = recorder.events.lock().unwrap().clone();
+    assert_eq!(events[settled.len()..], ["block 104", "flush"]);
+}
+
+/// Takes its time over each block.
+#[derive(Default)]
+struct SlowSubscriber {
+    heights: Mutex<Vec<u32>>,
+}
+
+impl ChainNotifications for SlowSubscriber {
+    fn block_connected(&self, height: u32, _block: &[u8]) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        self.heights.lock().unwrap().push(height);
+    }
+    fn transaction_added_to_mempool(&self, _tx: &[u8]) {}
+}
+
 #[test]
 fn chain_interface_maps_rejections_to_rpc_codes() {
     let f = Fixture::new(101);
