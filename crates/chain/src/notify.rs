@@ -112,16 +112,22 @@ impl Notifier {
         if thread::current().id() == self.thread_id {
             return;
         }
-        // `settled` never passes `queued`: having reached the count read
-        // first, everything queued before this call is delivered and flushed.
-        let queued = self.progress.queued.load(Ordering::SeqCst);
-        if self.progress.settled.load(Ordering::SeqCst) >= queued {
+        if self.settled() {
             return;
         }
         let (ack, acked) = mpsc::channel();
         self.send(Event::Flush(ack));
         // Err means the thread is gone (shut down): nothing is pending.
         let _ = acked.recv();
+    }
+
+    /// Whether every event queued before the call has been delivered and
+    /// flushed, so that [`Notifier::sync`] would return at once.
+    pub(crate) fn settled(&self) -> bool {
+        // `settled` never passes `queued`: having reached the count read
+        // first, everything queued before this call is delivered and flushed.
+        let queued = self.progress.queued.load(Ordering::SeqCst);
+        self.progress.settled.load(Ordering::SeqCst) >= queued
     }
 
     /// Delivers what is queued, then stops the thread.

@@ -491,6 +491,12 @@ impl ChainState {
         self.notifier.sync();
     }
 
+    /// Whether [`ChainState::sync_notifications`] would return at once:
+    /// every notification queued so far has been delivered and flushed.
+    pub fn notifications_settled(&self) -> bool {
+        self.notifier.settled()
+    }
+
     /// Delivers pending notifications and stops the notifier thread; later
     /// events are not delivered. Also done on drop.
     pub fn shutdown(&self) {

@@ -181,6 +181,27 @@ pub trait Wallet: Send + Sync {
     fn reads_never_wait(&self) -> bool {
         false
     }
+    /// The same calls as futures, when this wallet's calls wait on another
+    /// process (an IPC proxy): the caller awaits the answer instead of
+    /// holding a thread while it waits. `None` for a wallet in this
+    /// process, whose calls are plain function calls.
+    fn as_async(&self) -> Option<&dyn WalletAsync> {
+        None
+    }
+}
+
+/// The answer of a call still on its way.
+pub type Pending<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send>>;
+
+/// [`Wallet`]'s calls as futures (see [`Wallet::as_async`]). Each call is
+/// sent when it is made; the future waits for the answer.
+pub trait WalletAsync: Send + Sync {
+    fn get_new_address(&self) -> Pending<String>;
+    fn get_balance(&self) -> Pending<Amount>;
+    fn send_to_address(&self, address: &str, amount: Amount) -> Pending<Hash256>;
+    fn list_unspent(&self, min_confirmations: u32) -> Pending<Vec<Unspent>>;
+    fn get_transaction(&self, txid: &Hash256) -> Pending<WalletTx>;
+    fn list_transactions(&self, count: u32) -> Pending<Vec<WalletTx>>;
 }
 
 /// The node's state as the gui shows it.

@@ -114,12 +114,17 @@ impl<C: 'static> ProxyCore<C> {
         T: Send + 'static,
         Fut: Future<Output = CallOutcome<T>> + 'static,
     {
+        self.wait(self.start(f))
+    }
+
+    /// Blocks sync code until `started` (a call of this proxy's) answers.
+    pub(crate) fn wait<T>(&self, started: impl Future<Output = Result<T>>) -> Result<T> {
         debug_assert!(
             !self.link.handle.is_loop_thread(),
             "{} proxy called on the IPC event-loop thread",
             self.interface
         );
-        futures::executor::block_on(self.start(f))
+        futures::executor::block_on(started)
     }
 
     /// The Cap'n Proto client; only on the loop thread.
@@ -156,16 +161,16 @@ macro_rules! send_logged {
 }
 pub(crate) use send_logged;
 
-/// One call of a proxy from sync code, waiting for its reply: `$request`
-/// (the generated request method) with its params filled by `$set`, then
-/// `$decode` reads the results (of type `$results`), unless they carry a
-/// refusal (`rejected`), which becomes `Err`. `$core` names the proxy's
-/// core inside `$decode` (to wrap capabilities on the same link). Without
-/// `$set`, the call has no params.
-macro_rules! call_remote {
+/// Starts one call of a proxy and evaluates to its `Send` future:
+/// `$request` (the generated request method) with its params filled by
+/// `$set`, then `$decode` reads the results (of type `$results`), unless
+/// they carry a refusal (`rejected`), which becomes `Err`. `$core` names the
+/// proxy's core inside `$decode` (to wrap capabilities on the same link).
+/// Without `$set`, the call has no params.
+macro_rules! start_remote {
     ($proxy:expr, $method:literal, $request:ident,
      |$core:ident, $results:ident: $results_ty:ty| $decode:expr) => {
-        $crate::link::call_remote!(
+        $crate::link::start_remote!(
             $proxy,
             $method,
             $request,
@@ -176,7 +181,7 @@ macro_rules! call_remote {
     ($proxy:expr, $method:literal, $request:ident,
      |$params:pat_param| $set:expr,
      |$core:ident, $results:ident: $results_ty:ty| $decode:expr) => {
-        $proxy.core.call(move |$core| async move {
+        $proxy.core.start(move |$core| async move {
             let mut request = $core.client().$request();
             #[allow(clippy::let_unit_value)]
             let () = {
@@ -191,6 +196,14 @@ macro_rules! call_remote {
                 Ok(Ok($decode?))
             }
         })
+    };
+}
+pub(crate) use start_remote;
+
+/// [`start_remote!`] from sync code, waiting for the reply.
+macro_rules! call_remote {
+    ($proxy:expr, $($call:tt)*) => {
+        $proxy.core.wait($crate::link::start_remote!($proxy, $($call)*))
     };
 }
 pub(crate) use call_remote;

@@ -5,10 +5,12 @@
 use std::sync::Arc;
 
 use capnp::capability::Rc;
-use kestrel_interfaces::{Amount, Hash256, Result, Unspent, Wallet, WalletTx};
+use kestrel_interfaces::{
+    Amount, Hash256, Pending, Result, Unspent, Wallet, WalletAsync, WalletTx,
+};
 
 use crate::convert::{read_hash, read_unspent, read_wallet_tx, write_unspent, write_wallet_tx};
-use crate::link::{call_remote, serve_on_pool, Link, ProxyCore};
+use crate::link::{call_remote, serve_on_pool, start_remote, Link, ProxyCore};
 use crate::log::{CallLog, Side};
 use crate::schema::wallet_capnp::{wallet, wallet_loader};
 
@@ -101,9 +103,11 @@ impl WalletProxy {
     }
 }
 
-impl Wallet for WalletProxy {
-    fn get_new_address(&self) -> Result<String> {
-        call_remote!(
+/// The node's wallet RPCs await these (no thread waits); the sync
+/// [`Wallet`] calls below block on them.
+impl WalletAsync for WalletProxy {
+    fn get_new_address(&self) -> Pending<String> {
+        Box::pin(start_remote!(
             self,
             "getNewAddress",
             get_new_address_request,
@@ -111,21 +115,21 @@ impl Wallet for WalletProxy {
                 .get_address()?
                 .to_string()
                 .map_err(capnp::Error::from)
-        )
+        ))
     }
 
-    fn get_balance(&self) -> Result<Amount> {
-        call_remote!(
+    fn get_balance(&self) -> Pending<Amount> {
+        Box::pin(start_remote!(
             self,
             "getBalance",
             get_balance_request,
             |core, r: wallet::get_balance_results::Reader<'_>| capnp::Result::Ok(r.get_balance())
-        )
+        ))
     }
 
-    fn send_to_address(&self, address: &str, amount: Amount) -> Result<Hash256> {
+    fn send_to_address(&self, address: &str, amount: Amount) -> Pending<Hash256> {
         let address = address.to_string();
-        call_remote!(
+        Box::pin(start_remote!(
             self,
             "sendToAddress",
             send_to_address_request,
@@ -134,11 +138,11 @@ impl Wallet for WalletProxy {
                 params.set_amount(amount)
             },
             |core, r: wallet::send_to_address_results::Reader<'_>| read_hash("txid", r.get_txid()?)
-        )
+        ))
     }
 
-    fn list_unspent(&self, min_confirmations: u32) -> Result<Vec<Unspent>> {
-        call_remote!(
+    fn list_unspent(&self, min_confirmations: u32) -> Pending<Vec<Unspent>> {
+        Box::pin(start_remote!(
             self,
             "listUnspent",
             list_unspent_request,
@@ -148,22 +152,22 @@ impl Wallet for WalletProxy {
                 .iter()
                 .map(read_unspent)
                 .collect::<capnp::Result<Vec<_>>>()
-        )
+        ))
     }
 
-    fn get_transaction(&self, txid: &Hash256) -> Result<WalletTx> {
+    fn get_transaction(&self, txid: &Hash256) -> Pending<WalletTx> {
         let txid = *txid;
-        call_remote!(
+        Box::pin(start_remote!(
             self,
             "getTransaction",
             get_transaction_request,
             |mut params| params.set_txid(&txid),
             |core, r: wallet::get_transaction_results::Reader<'_>| read_wallet_tx(r.get_tx()?)
-        )
+        ))
     }
 
-    fn list_transactions(&self, count: u32) -> Result<Vec<WalletTx>> {
-        call_remote!(
+    fn list_transactions(&self, count: u32) -> Pending<Vec<WalletTx>> {
+        Box::pin(start_remote!(
             self,
             "listTransactions",
             list_transactions_request,
@@ -173,7 +177,39 @@ impl Wallet for WalletProxy {
                 .iter()
                 .map(read_wallet_tx)
                 .collect::<capnp::Result<Vec<_>>>()
-        )
+        ))
+    }
+}
+
+impl Wallet for WalletProxy {
+    fn get_new_address(&self) -> Result<String> {
+        self.core.wait(WalletAsync::get_new_address(self))
+    }
+
+    fn get_balance(&self) -> Result<Amount> {
+        self.core.wait(WalletAsync::get_balance(self))
+    }
+
+    fn send_to_address(&self, address: &str, amount: Amount) -> Result<Hash256> {
+        self.core
+            .wait(WalletAsync::send_to_address(self, address, amount))
+    }
+
+    fn list_unspent(&self, min_confirmations: u32) -> Result<Vec<Unspent>> {
+        self.core
+            .wait(WalletAsync::list_unspent(self, min_confirmations))
+    }
+
+    fn get_transaction(&self, txid: &Hash256) -> Result<WalletTx> {
+        self.core.wait(WalletAsync::get_transaction(self, txid))
+    }
+
+    fn list_transactions(&self, count: u32) -> Result<Vec<WalletTx>> {
+        self.core.wait(WalletAsync::list_transactions(self, count))
+    }
+
+    fn as_async(&self) -> Option<&dyn WalletAsync> {
+        Some(self)
     }
 }
 

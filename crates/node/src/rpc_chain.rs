@@ -70,4 +70,8 @@ impl NodeChain for RpcChain {
     fn sync_notifications(&self) {
         self.0.sync_notifications()
     }
+
+    fn notifications_settled(&self) -> bool {
+        self.0.notifications_settled()
+    }
 }

@@ -29,6 +29,7 @@ pub use kestrel_interfaces::rpc_code::*;
 /// JSON-RPC's own error codes, as bitcoind uses them.
 pub const INVALID_REQUEST: i32 = -32600;
 pub const METHOD_NOT_FOUND: i32 = -32601;
+pub const INTERNAL_ERROR: i32 = -32603;
 pub const PARSE_ERROR: i32 = -32700;
 
 /// An error answer: bitcoind's `{"code": .., "message": ..}`.

@@ -45,4 +45,7 @@ pub trait NodeChain: Send + Sync {
     /// Returns once every notification already queued has reached the
     /// subscribers (the wallet), so a wallet call sees the latest blocks.
     fn sync_notifications(&self);
+    /// Whether `sync_notifications` would return at once (nothing queued
+    /// is still on its way), so a call need not wait on a thread for it.
+    fn notifications_settled(&self) -> bool;
 }

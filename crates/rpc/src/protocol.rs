@@ -2,11 +2,13 @@
 //! 1.0 replies carry both `result` and `error`; 2.0 replies one of them and
 //! `"jsonrpc": "2.0"`; batches are arrays; 2.0 notifications get no reply.
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use kestrel_common::json::to_compact;
 
-use crate::methods::{dispatch, RpcContext};
+use crate::methods::{dispatch_async, RpcContext};
 use crate::*;
 
 /// What goes back over HTTP.
@@ -41,7 +43,7 @@ fn answer(version: Version, id: Value, outcome: Result<Value, RpcError>) -> Answ
 }
 
 /// Handles one request object; `None` for a 2.0 notification.
-fn handle_one(ctx: &RpcContext, request: &Value) -> Option<Answer> {
+async fn handle_one(ctx: &Arc<RpcContext>, request: &Value) -> Option<Answer> {
     let Some(object) = request.as_object() else {
         return Some(answer(
             Version::Legacy,
@@ -67,7 +69,7 @@ fn handle_one(ctx: &RpcContext, request: &Value) -> Option<Answer> {
     };
     let outcome = match object.get("method") {
         Some(Value::String(method)) => {
-            dispatch(ctx, method, object.get("params").unwrap_or(&Value::Null))
+            dispatch_async(ctx, method, object.get("params").unwrap_or(&Value::Null)).await
         }
         _ => Err(RpcError::new(INVALID_REQUEST, "Method must be a string")),
     };
@@ -81,7 +83,7 @@ fn handle_one(ctx: &RpcContext, request: &Value) -> Option<Answer> {
 }
 
 /// Handles an HTTP request body.
-pub fn handle_body(ctx: &RpcContext, body: &[u8]) -> Reply {
+pub async fn handle_body(ctx: &Arc<RpcContext>, body: &[u8]) -> Reply {
     let request: Value = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(e) => {
@@ -98,17 +100,18 @@ pub fn handle_body(ctx: &RpcContext, body: &[u8]) -> Reply {
     };
     match &request {
         Value::Array(batch) => {
-            let responses: Vec<Value> = batch
-                .iter()
-                .filter_map(|r| handle_one(ctx, r))
-                .map(|a| a.response)
-                .collect();
+            let mut responses = Vec::with_capacity(batch.len());
+            for request in batch {
+                if let Some(answer) = handle_one(ctx, request).await {
+                    responses.push(answer.response);
+                }
+            }
             Reply {
                 status: 200,
                 body: Some(to_compact(&Value::Array(responses))),
             }
         }
-        single => match handle_one(ctx, single) {
+        single => match handle_one(ctx, single).await {
             None => Reply {
                 status: 204,
                 body: None,
@@ -134,14 +137,16 @@ pub fn handle_body(ctx: &RpcContext, body: &[u8]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
     use crate::test_support::{context, FakeChain};
 
     fn post(body: &str) -> (u16, Value) {
-        let ctx = context(Arc::new(FakeChain::new()), None);
-        let reply = handle_body(&ctx, body.as_bytes());
+        let ctx = Arc::new(context(Arc::new(FakeChain::new()), None));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let reply = runtime.block_on(handle_body(&ctx, body.as_bytes()));
         let body = reply
             .body
             .map(|b| serde_json::from_str(&b).unwrap())

@@ -1,6 +1,6 @@
-//! The HTTP side: an async server (axum on the node's tokio runtime) whose
-//! handlers run each call on tokio's bounded blocking pool, since chain and
-//! wallet calls are synchronous and may block (across IPC).
+//! The HTTP side: an async server (axum on the node's tokio runtime). Each
+//! call runs where `methods::dispatch_async` says: on tokio's bounded
+//! blocking pool, or awaited right here when it waits on a remote wallet.
 
 use std::sync::Arc;
 
@@ -78,15 +78,7 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Resp
         }
     };
     tracing::debug!(target: "http", bytes = body.len(), "POST /");
-    let call_state = state.clone();
-    let reply = match tokio::task::spawn_blocking(move || handle_body(&call_state.ctx, &body)).await
-    {
-        Ok(reply) => reply,
-        Err(e) => {
-            tracing::error!(target: "rpc", "RPC handler failed: {e}");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "RPC handler failed").into_response();
-        }
-    };
+    let reply = handle_body(&state.ctx, &body).await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match reply.body {
         Some(body) => (

@@ -2,10 +2,13 @@
 //! what builds on it (kestrel-node's tests, through the `test-support`
 //! feature); no product code uses them.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use kestrel_interfaces::{Amount, Hash256, Tip, Unspent, Wallet, WalletTx};
+use std::future::ready;
+
+use kestrel_interfaces::{Amount, Hash256, Pending, Tip, Unspent, Wallet, WalletAsync, WalletTx};
 use serde_json::Value;
 
 use crate::methods::{dispatch, RpcContext};
@@ -18,6 +21,8 @@ use crate::*;
 pub struct FakeChain {
     pub blocks: Mutex<Vec<BlockInfo>>,
     pub syncs: Mutex<u32>,
+    /// Notifications are on their way until `sync_notifications`.
+    pub pending: AtomicBool,
 }
 
 fn fake_block(height: u32) -> BlockInfo {
@@ -50,6 +55,7 @@ impl FakeChain {
         FakeChain {
             blocks: Mutex::new(vec![fake_block(0)]),
             syncs: Mutex::new(0),
+            pending: AtomicBool::new(false),
         }
     }
 }
@@ -108,6 +114,10 @@ impl NodeChain for FakeChain {
     }
     fn sync_notifications(&self) {
         *self.syncs.lock().unwrap() += 1;
+        self.pending.store(false, Ordering::SeqCst);
+    }
+    fn notifications_settled(&self) -> bool {
+        !self.pending.load(Ordering::SeqCst)
     }
 }
 
@@ -116,6 +126,8 @@ pub struct FakeWallet {
     pub balance: Amount,
     pub sent: Mutex<Vec<(String, Amount)>>,
     pub disconnected: bool,
+    /// Offers its calls as futures too, as a remote wallet does.
+    pub remote: bool,
 }
 
 impl FakeWallet {
@@ -124,6 +136,7 @@ impl FakeWallet {
             balance,
             sent: Mutex::new(Vec::new()),
             disconnected: false,
+            remote: false,
         }
     }
 
@@ -197,6 +210,31 @@ impl Wallet for FakeWallet {
     fn list_transactions(&self, _count: u32) -> kestrel_interfaces::Result<Vec<WalletTx>> {
         self.check()?;
         Ok(Vec::new())
+    }
+    fn as_async(&self) -> Option<&dyn WalletAsync> {
+        self.remote.then_some(self as &dyn WalletAsync)
+    }
+}
+
+/// The sync answers, already there.
+impl WalletAsync for FakeWallet {
+    fn get_new_address(&self) -> Pending<String> {
+        Box::pin(ready(Wallet::get_new_address(self)))
+    }
+    fn get_balance(&self) -> Pending<Amount> {
+        Box::pin(ready(Wallet::get_balance(self)))
+    }
+    fn send_to_address(&self, address: &str, amount: Amount) -> Pending<Hash256> {
+        Box::pin(ready(Wallet::send_to_address(self, address, amount)))
+    }
+    fn list_unspent(&self, min_confirmations: u32) -> Pending<Vec<Unspent>> {
+        Box::pin(ready(Wallet::list_unspent(self, min_confirmations)))
+    }
+    fn get_transaction(&self, txid: &Hash256) -> Pending<WalletTx> {
+        Box::pin(ready(Wallet::get_transaction(self, txid)))
+    }
+    fn list_transactions(&self, count: u32) -> Pending<Vec<WalletTx>> {
+        Box::pin(ready(Wallet::list_transactions(self, count)))
     }
 }
 

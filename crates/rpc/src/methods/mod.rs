@@ -4,7 +4,15 @@
 //! they are found by name and their parameters bound. Handlers reach the
 //! chain through [`NodeChain`] and the wallet only through the
 //! [`WalletSlot`].
+//!
+//! Where a call runs ([`dispatch_async`]): a wallet RPC whose wallet is
+//! remote (`Wallet::as_async`) is awaited on the server's own task, so no
+//! thread waits on the IPC answer; every other call runs on tokio's
+//! bounded blocking pool, since chain and in-process wallet calls are
+//! synchronous and may take a while.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,6 +65,19 @@ pub(crate) const fn opt(name: &'static str) -> Param {
 
 pub(crate) type Handler = fn(&RpcContext, &Params) -> Result<Value, RpcError>;
 
+/// A wallet RPC's answer on its way.
+pub(crate) type WalletFuture = Pin<Box<dyn Future<Output = Result<Value, RpcError>> + Send>>;
+
+/// How a method runs.
+pub(crate) enum Run {
+    /// A plain call, on a thread that may block.
+    Sync(Handler),
+    /// A future over the wallet (see [`wallet::WalletAccess`]): awaited
+    /// where it is when the wallet is remote, run to completion in place
+    /// when it is in this process.
+    Wallet(fn(wallet::WalletAccess, Params) -> WalletFuture),
+}
+
 pub(crate) struct Method {
     pub(crate) name: &'static str,
     pub(crate) category: &'static str,
@@ -64,7 +85,7 @@ pub(crate) struct Method {
     /// `echo` takes any parameters.
     pub(crate) variadic: bool,
     pub(crate) help: &'static str,
-    pub(crate) handler: Handler,
+    pub(crate) run: Run,
 }
 
 pub(crate) const fn method(
@@ -80,7 +101,7 @@ pub(crate) const fn method(
         params,
         variadic: false,
         help,
-        handler,
+        run: Run::Sync(handler),
     }
 }
 
@@ -177,13 +198,52 @@ fn bind_params(method: &Method, params: &Value) -> Result<Params, RpcError> {
     Ok(Params { values })
 }
 
-/// Runs one call.
-pub fn dispatch(ctx: &RpcContext, name: &str, params: &Value) -> Result<Value, RpcError> {
+/// Finds the method and binds its parameters.
+fn prepare(name: &str, params: &Value) -> Result<(&'static Method, Params), RpcError> {
     let method =
         find_method(name).ok_or_else(|| RpcError::new(METHOD_NOT_FOUND, "Method not found"))?;
     let params = bind_params(method, params)?;
     tracing::debug!(target: "rpc", method = name, params = %serde_json::Value::from(params.values.clone()), "call");
-    (method.handler)(ctx, &params)
+    Ok((method, params))
+}
+
+/// Runs one call on this thread, which may block.
+pub fn dispatch(ctx: &RpcContext, name: &str, params: &Value) -> Result<Value, RpcError> {
+    let (method, params) = prepare(name, params)?;
+    run_blocking(method, ctx, params)
+}
+
+fn run_blocking(method: &Method, ctx: &RpcContext, params: Params) -> Result<Value, RpcError> {
+    match method.run {
+        Run::Sync(handler) => handler(ctx, &params),
+        Run::Wallet(call) => {
+            let access = wallet::WalletAccess::synced(ctx)?;
+            futures::executor::block_on(call(access, params))
+        }
+    }
+}
+
+/// Runs one call from async code: a wallet RPC whose wallet is remote and
+/// that need not wait for chain notifications is awaited right here;
+/// anything else goes to the blocking pool.
+pub async fn dispatch_async(
+    ctx: &Arc<RpcContext>,
+    name: &str,
+    params: &Value,
+) -> Result<Value, RpcError> {
+    let (method, params) = prepare(name, params)?;
+    if let Run::Wallet(call) = method.run {
+        if let Some(access) = wallet::WalletAccess::remote_and_synced(ctx) {
+            return call(access, params).await;
+        }
+    }
+    let ctx = ctx.clone();
+    tokio::task::spawn_blocking(move || run_blocking(method, &ctx, params))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(target: "rpc", "RPC handler failed: {e}");
+            Err(RpcError::new(INTERNAL_ERROR, "RPC handler failed"))
+        })
 }
 
 #[cfg(test)]

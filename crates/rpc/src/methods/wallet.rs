@@ -1,51 +1,118 @@
 //! Wallet RPCs (bitcoind's wallet/rpc/): each reaches the wallet only
 //! through the [`crate::wallet_slot::WalletSlot`]'s `Arc<dyn Wallet>`,
-//! after the chain's queued notifications reached it.
+//! after the chain's queued notifications reached it. Each is a future over
+//! a [`WalletAccess`], which calls an in-process wallet directly and
+//! awaits a remote one's answer (`Wallet::as_async`).
+
+use std::future::Future;
+use std::sync::Arc;
 
 use kestrel_common::amount::{amount_to_json, parse_amount, AmountError};
 use kestrel_common::hash::hash_to_hex;
-use kestrel_interfaces::Wallet;
+use kestrel_interfaces::{Pending, Wallet, WalletAsync};
 use serde_json::{json, Value};
 
 use crate::methods::params::{missing, parse_hash, type_error, Params};
-use crate::methods::{method, opt, req, Method, RpcContext};
+use crate::methods::{opt, req, Method, Param, RpcContext, Run, WalletFuture};
+use crate::wallet_slot::WalletSlot;
 use crate::*;
 
 #[rustfmt::skip]
 pub(crate) const METHODS: &[Method] = &[
-    method("getbalance", "Wallet", &[], "Returns the wallet's confirmed, mature balance.", get_balance),
-    method("getnewaddress", "Wallet", &[], "Returns a new address of the wallet.", get_new_address),
-    method("gettransaction", "Wallet", &[req("txid")], "Returns a wallet transaction.", get_transaction),
-    method("listunspent", "Wallet", &[opt("minconf"), opt("maxconf")],
+    wallet_method("getbalance", &[], "Returns the wallet's confirmed, mature balance.", get_balance),
+    wallet_method("getnewaddress", &[], "Returns a new address of the wallet.", get_new_address),
+    wallet_method("gettransaction", &[req("txid")], "Returns a wallet transaction.", get_transaction),
+    wallet_method("listunspent", &[opt("minconf"), opt("maxconf")],
         "Returns the wallet's unspent outputs with minconf (default 1) to maxconf (default 9999999) confirmations.", list_unspent),
-    method("sendtoaddress", "Wallet", &[req("address"), req("amount")], "Sends amount (in coins) to address; returns the txid.", send_to_address),
+    wallet_method("sendtoaddress", &[req("address"), req("amount")], "Sends amount (in coins) to address; returns the txid.", send_to_address),
 ];
 
-/// Calls the wallet after the chain's queued notifications reached it. A
-/// wallet found gone leaves the slot, so later calls fail fast with -18.
-fn with_wallet<T>(
-    ctx: &RpcContext,
-    call: impl FnOnce(&dyn Wallet) -> kestrel_interfaces::Result<T>,
-) -> Result<T, RpcError> {
-    let wallet = ctx.wallet.get()?;
-    ctx.chain.sync_notifications();
-    call(wallet.as_ref()).map_err(|error| match error {
-        kestrel_interfaces::Error::Rejected { code, message } => RpcError::new(code, message),
-        kestrel_interfaces::Error::Disconnected(what, detail) => {
-            tracing::warn!(target: "wallet", "{what} is gone ({detail}); wallet RPCs disabled");
-            ctx.wallet
-                .unload_lost(&wallet, format!("{what} is not available ({detail})"))
+const fn wallet_method(
+    name: &'static str,
+    params: &'static [Param],
+    help: &'static str,
+    call: fn(WalletAccess, Params) -> WalletFuture,
+) -> Method {
+    Method {
+        name,
+        category: "Wallet",
+        params,
+        variadic: false,
+        help,
+        run: Run::Wallet(call),
+    }
+}
+
+/// The wallet, once the chain's queued notifications reached it. A wallet
+/// found gone leaves the slot, so later calls fail fast with -18.
+pub(crate) struct WalletAccess {
+    wallet: Arc<dyn Wallet>,
+    slot: WalletSlot,
+}
+
+impl WalletAccess {
+    /// Waits for the chain's queued notifications (this thread may block).
+    pub(crate) fn synced(ctx: &RpcContext) -> Result<WalletAccess, RpcError> {
+        let wallet = ctx.wallet.get()?;
+        ctx.chain.sync_notifications();
+        Ok(WalletAccess {
+            wallet,
+            slot: ctx.wallet.clone(),
+        })
+    }
+
+    /// The wallet if it is remote and nothing queued is on its way to it:
+    /// then a call needs no thread to block on.
+    pub(crate) fn remote_and_synced(ctx: &RpcContext) -> Option<WalletAccess> {
+        let wallet = ctx.wallet.get().ok()?;
+        (wallet.as_async().is_some() && ctx.chain.notifications_settled()).then(|| WalletAccess {
+            wallet,
+            slot: ctx.wallet.clone(),
+        })
+    }
+
+    /// Calls the wallet: `in_process` on an in-process wallet, `remote`'s
+    /// future on a remote one.
+    fn call<T: Send + 'static>(
+        self,
+        in_process: impl FnOnce(&dyn Wallet) -> kestrel_interfaces::Result<T>,
+        remote: impl FnOnce(&dyn WalletAsync) -> Pending<T>,
+    ) -> impl Future<Output = Result<T, RpcError>> + Send {
+        let outcome = match self.wallet.as_async() {
+            Some(remote_wallet) => remote(remote_wallet),
+            None => Box::pin(std::future::ready(in_process(self.wallet.as_ref()))),
+        };
+        async move { outcome.await.map_err(|error| self.failed(error)) }
+    }
+
+    fn failed(&self, error: kestrel_interfaces::Error) -> RpcError {
+        match error {
+            kestrel_interfaces::Error::Rejected { code, message } => RpcError::new(code, message),
+            kestrel_interfaces::Error::Disconnected(what, detail) => {
+                tracing::warn!(target: "wallet", "{what} is gone ({detail}); wallet RPCs disabled");
+                self.slot
+                    .unload_lost(&self.wallet, format!("{what} is not available ({detail})"))
+            }
         }
+    }
+}
+
+fn get_new_address(wallet: WalletAccess, _: Params) -> WalletFuture {
+    Box::pin(async move {
+        let address = wallet
+            .call(|w| w.get_new_address(), |w| w.get_new_address())
+            .await?;
+        Ok(Value::from(address))
     })
 }
 
-fn get_new_address(ctx: &RpcContext, _: &Params) -> Result<Value, RpcError> {
-    with_wallet(ctx, |w| w.get_new_address()).map(Value::from)
-}
-
-fn get_balance(ctx: &RpcContext, _: &Params) -> Result<Value, RpcError> {
-    let balance = with_wallet(ctx, |w| w.get_balance())?;
-    Ok(amount_to_json(balance as i64))
+fn get_balance(wallet: WalletAccess, _: Params) -> WalletFuture {
+    Box::pin(async move {
+        let balance = wallet
+            .call(|w| w.get_balance(), |w| w.get_balance())
+            .await?;
+        Ok(amount_to_json(balance as i64))
+    })
 }
 
 /// An amount parameter: a JSON number or a decimal string of coins.
@@ -64,53 +131,68 @@ fn amount_param(params: &Params, index: usize, name: &str) -> Result<u64, RpcErr
     })
 }
 
-fn send_to_address(ctx: &RpcContext, params: &Params) -> Result<Value, RpcError> {
-    let address = params.required_str(0, "address")?;
-    let amount = amount_param(params, 1, "amount")?;
-    if amount == 0 {
-        return Err(RpcError::new(TYPE_ERROR, "Invalid amount for send"));
-    }
-    let txid = with_wallet(ctx, |w| w.send_to_address(address, amount))?;
-    Ok(hash_to_hex(&txid).into())
+fn send_to_address(wallet: WalletAccess, params: Params) -> WalletFuture {
+    Box::pin(async move {
+        let address = params.required_str(0, "address")?;
+        let amount = amount_param(&params, 1, "amount")?;
+        if amount == 0 {
+            return Err(RpcError::new(TYPE_ERROR, "Invalid amount for send"));
+        }
+        let txid = wallet
+            .call(
+                |w| w.send_to_address(address, amount),
+                |w| w.send_to_address(address, amount),
+            )
+            .await?;
+        Ok(hash_to_hex(&txid).into())
+    })
 }
 
-fn list_unspent(ctx: &RpcContext, params: &Params) -> Result<Value, RpcError> {
-    let min_conf = params.u32(0, "minconf")?.unwrap_or(1);
-    let max_conf = params.u32(1, "maxconf")?.unwrap_or(9_999_999);
-    let unspent = with_wallet(ctx, |w| w.list_unspent(min_conf))?;
-    Ok(unspent
-        .iter()
-        .filter(|u| u.confirmations <= max_conf)
-        .map(|u| {
-            json!({
-                "txid": hash_to_hex(&u.txid),
-                "vout": u.vout,
-                "address": u.address,
-                "amount": amount_to_json(u.amount as i64),
-                "confirmations": u.confirmations,
-                "spendable": u.spendable,
+fn list_unspent(wallet: WalletAccess, params: Params) -> WalletFuture {
+    Box::pin(async move {
+        let min_conf = params.u32(0, "minconf")?.unwrap_or(1);
+        let max_conf = params.u32(1, "maxconf")?.unwrap_or(9_999_999);
+        let unspent = wallet
+            .call(|w| w.list_unspent(min_conf), |w| w.list_unspent(min_conf))
+            .await?;
+        Ok(unspent
+            .iter()
+            .filter(|u| u.confirmations <= max_conf)
+            .map(|u| {
+                json!({
+                    "txid": hash_to_hex(&u.txid),
+                    "vout": u.vout,
+                    "address": u.address,
+                    "amount": amount_to_json(u.amount as i64),
+                    "confirmations": u.confirmations,
+                    "spendable": u.spendable,
+                })
             })
-        })
-        .collect())
+            .collect())
+    })
 }
 
-fn get_transaction(ctx: &RpcContext, params: &Params) -> Result<Value, RpcError> {
-    let txid = parse_hash(params.required_str(0, "txid")?, "txid")?;
-    let tx = with_wallet(ctx, |w| w.get_transaction(&txid))?;
-    let mut info = json!({
-        "amount": amount_to_json(tx.amount),
-        "confirmations": tx.confirmations,
-        "txid": hash_to_hex(&tx.txid),
-        "hex": hex::encode(&tx.raw),
-    });
-    if let Some(fee) = tx.fee {
-        // bitcoind shows the fee paid as a negative amount.
-        info["fee"] = amount_to_json(-(fee as i64));
-    }
-    if let Some(block_hash) = tx.block_hash {
-        info["blockhash"] = hash_to_hex(&block_hash).into();
-    }
-    Ok(info)
+fn get_transaction(wallet: WalletAccess, params: Params) -> WalletFuture {
+    Box::pin(async move {
+        let txid = parse_hash(params.required_str(0, "txid")?, "txid")?;
+        let tx = wallet
+            .call(|w| w.get_transaction(&txid), |w| w.get_transaction(&txid))
+            .await?;
+        let mut info = json!({
+            "amount": amount_to_json(tx.amount),
+            "confirmations": tx.confirmations,
+            "txid": hash_to_hex(&tx.txid),
+            "hex": hex::encode(&tx.raw),
+        });
+        if let Some(fee) = tx.fee {
+            // bitcoind shows the fee paid as a negative amount.
+            info["fee"] = amount_to_json(-(fee as i64));
+        }
+        if let Some(block_hash) = tx.block_hash {
+            info["blockhash"] = hash_to_hex(&block_hash).into();
+        }
+        Ok(info)
+    })
 }
 
 #[cfg(test)]
@@ -122,6 +204,9 @@ mod tests {
     use crate::test_support::FakeWallet;
     use serde_json::{json, Value};
 
+    use std::sync::atomic::Ordering;
+
+    use crate::methods::dispatch_async;
     use crate::test_support::{call, code, context, FakeChain};
     use crate::*;
 
@@ -217,6 +302,54 @@ mod tests {
         let first = &call(&ctx, "listunspent", json!([150])).unwrap()[0];
         assert_eq!(first["spendable"], json!(true));
         assert_eq!(to_compact(&first["amount"]), "25.00000000");
+    }
+
+    /// A remote wallet's RPC is awaited on the server's task: it is answered
+    /// while the only blocking-pool thread is busy, unless chain
+    /// notifications are still on their way (then it waits for them on the
+    /// pool, behind the busy thread).
+    #[test]
+    fn a_remote_wallet_is_awaited_without_a_pool_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let busy = runtime.spawn_blocking(move || released.recv());
+        let chain = Arc::new(FakeChain::new());
+        let mut wallet = FakeWallet::new(3 * kestrel_interfaces::COIN);
+        wallet.remote = true;
+        let ctx = Arc::new(context(chain.clone(), Some(Arc::new(wallet))));
+        let answer = |method: &'static str, wait_ms: u64| {
+            let ctx = ctx.clone();
+            runtime.block_on(async move {
+                let params = json!([]);
+                let call = dispatch_async(&ctx, method, &params);
+                tokio::time::timeout(std::time::Duration::from_millis(wait_ms), call)
+                    .await
+                    .ok()
+            })
+        };
+
+        let balance = answer("getbalance", 5_000).expect("getbalance waited for the pool");
+        assert_eq!(to_compact(&balance.unwrap()), "3.00000000");
+        assert_eq!(*chain.syncs.lock().unwrap(), 0, "nothing was pending");
+        assert!(
+            answer("getblockcount", 200).is_none(),
+            "a chain call was answered: the pool was not busy"
+        );
+        chain.pending.store(true, Ordering::SeqCst);
+        assert!(
+            answer("getbalance", 200).is_none(),
+            "answered before the pending notifications were synced"
+        );
+
+        release.send(()).unwrap();
+        runtime.block_on(busy).unwrap().unwrap();
+        let balance = answer("getbalance", 5_000).expect("getbalance after the pool freed");
+        assert_eq!(to_compact(&balance.unwrap()), "3.00000000");
+        assert_eq!(*chain.syncs.lock().unwrap(), 1);
     }
 
     #[test]
