@@ -37,7 +37,7 @@ use capnp_rpc::{twoparty, RpcSystem};
 use futures::stream::{FuturesUnordered, StreamExt};
 use kestrel_ipc::schema::echo_capnp::echo;
 use kestrel_ipc::test_peer::{readable_only_halves, socket_syscalls};
-use kestrel_ipc::{parse_ipcfd, serve_fd, spawn_process, EchoOnlyInit, EventLoop};
+use kestrel_ipc::{parse_ipcfd, serve_fd, spawn_process, EchoOnlyInit, EventLoop, LoopOptions};
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -55,6 +55,8 @@ const IN_FLIGHT: usize = 100;
 /// Calls of a node's RPC handlers come with idle time between them, in
 /// which the threads sleep and caches cool: one row times that case.
 const IDLE_BETWEEN_CALLS: Duration = Duration::from_micros(200);
+/// The bounded poll before a loop sleeps, in the rows that try it (`3s`).
+const SPIN: Duration = Duration::from_micros(50);
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -71,7 +73,11 @@ fn main() -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("--child needs -ipcfd=N"))?;
         let fd = parse_ipcfd(fd)?;
         let debug = args.iter().any(|a| a == "-debug=ipc");
-        return run_child(&role, fd, debug);
+        let spin = match args.iter().find_map(|a| a.strip_prefix("-ipcspin=")) {
+            Some(us) => Duration::from_micros(us.parse()?),
+            None => Duration::ZERO,
+        };
+        return run_child(&role, fd, debug, spin);
     }
     match flag_value("--suite").as_deref() {
         Some("pinned") => {
@@ -148,6 +154,7 @@ impl Measured {
 }
 
 /// CPU use so far of this process and `child`, every thread of each.
+#[derive(Clone, Copy)]
 struct CpuClock {
     child: u32,
 }
@@ -259,21 +266,30 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
         ),
         &bare_idle,
     );
-    let ours = bench_ours(Caller::Loop, false, Duration::ZERO)?;
+    let no_spin = Duration::ZERO;
+    let ours = bench_ours(Caller::Loop, false, Duration::ZERO, no_spin)?;
     print("3 kestrel-ipc, caller on the loop", &ours);
-    let ours_thread = bench_ours(Caller::Thread, false, Duration::ZERO)?;
+    let ours_thread = bench_ours(Caller::Thread, false, Duration::ZERO, no_spin)?;
     print("3t kestrel-ipc, sync caller thread", &ours_thread);
     log_filter.modify(|filter| *filter = EnvFilter::new("ipc=debug"))?;
-    let ours_debug = bench_ours(Caller::Loop, true, Duration::ZERO)?;
+    let ours_debug = bench_ours(Caller::Loop, true, Duration::ZERO, no_spin)?;
     log_filter.modify(|filter| *filter = EnvFilter::new("off"))?;
     print("3 kestrel-ipc, on the loop, -debug=ipc", &ours_debug);
-    let ours_idle = bench_ours(Caller::Loop, false, IDLE_BETWEEN_CALLS)?;
+    let idle_label = format!("{} us idle", IDLE_BETWEEN_CALLS.as_micros());
+    let ours_idle = bench_ours(Caller::Loop, false, IDLE_BETWEEN_CALLS, no_spin)?;
+    print(&format!("3 kestrel-ipc, on loop, {idle_label}"), &ours_idle);
+    let spin_label = format!("-ipcspin={}", SPIN.as_micros());
+    let ours_spin = bench_ours(Caller::Loop, false, Duration::ZERO, SPIN)?;
     print(
-        &format!(
-            "3 kestrel-ipc, on loop, {} us idle",
-            IDLE_BETWEEN_CALLS.as_micros()
-        ),
-        &ours_idle,
+        &format!("3s kestrel-ipc, on loop, {spin_label}"),
+        &ours_spin,
+    );
+    let ours_spin_idle = bench_ours(Caller::Loop, false, IDLE_BETWEEN_CALLS, SPIN)?;
+    print(&format!("3s {spin_label}, {idle_label}"), &ours_spin_idle);
+    println!(
+        "idle, CPU of both processes per second: {:.0} us without spin, {:.0} us with {spin_label}",
+        us(idle_cpu(no_spin)?),
+        us(idle_cpu(SPIN)?)
     );
     let trait_call = bench_trait_call()?;
     print("3b kestrel-ipc Chain call (pool)", &trait_call);
@@ -287,6 +303,8 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
         ("3t/3", &ours_thread, &ours),
         ("3(debug)/3", &ours_debug, &ours),
         ("3idle/2idle", &ours_idle, &bare_idle),
+        ("3s/3", &ours_spin, &ours),
+        ("3s idle/3idle", &ours_spin_idle, &ours_idle),
     ];
     if let Ok(cxx) = &cxx {
         ratios.extend([
@@ -508,16 +526,15 @@ enum Caller {
 
 /// Sequential calls `idle` apart (back to back when zero, and then the
 /// pipelined run too), made by `caller`.
-fn bench_ours(caller: Caller, debug: bool, idle: Duration) -> anyhow::Result<Figures> {
-    let event_loop = EventLoop::start("kestrel-ipc-bench")?;
-    let exe = std::env::current_exe()?;
-    let mut args = vec!["--child".as_ref(), "ours".as_ref()];
-    if debug {
-        args.push("-debug=ipc".as_ref());
-    }
-    let (child, connection) =
-        spawn_process(&event_loop.handle(), &exe, &args, Arc::new(EchoOnlyInit))?;
-    let clock = CpuClock { child: child.pid() };
+fn bench_ours(
+    caller: Caller,
+    debug: bool,
+    idle: Duration,
+    spin: Duration,
+) -> anyhow::Result<Figures> {
+    let ours = Ours::start(debug, spin)?;
+    let (event_loop, child, connection, clock) =
+        (&ours.event_loop, &ours.child, &ours.connection, ours.clock);
     let echo = connection.remote_init().make_echo()?;
     let measured = match caller {
         Caller::Loop => {
@@ -565,6 +582,65 @@ fn bench_ours(caller: Caller, debug: bool, idle: Duration) -> anyhow::Result<Fig
         .wait_exit(Duration::from_secs(10))
         .ok_or_else(|| anyhow::anyhow!("the bench child did not exit"))?;
     Ok(measured.figures())
+}
+
+/// The Echo child of the kestrel-ipc rows and our end of its connection,
+/// both loops watching their sockets for `spin` before they sleep.
+struct Ours {
+    event_loop: EventLoop,
+    child: kestrel_ipc::ChildProcess,
+    connection: kestrel_ipc::Connection,
+    clock: CpuClock,
+}
+
+impl Ours {
+    fn start(debug: bool, spin: Duration) -> anyhow::Result<Ours> {
+        let event_loop = EventLoop::with_options("kestrel-ipc-bench", spinning(spin))?;
+        let exe = std::env::current_exe()?;
+        let mut args = vec!["--child".to_string(), "ours".to_string()];
+        if debug {
+            args.push("-debug=ipc".into());
+        }
+        if !spin.is_zero() {
+            args.push(format!("-ipcspin={}", spin.as_micros()));
+        }
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        let (child, connection) =
+            spawn_process(&event_loop.handle(), &exe, &args, Arc::new(EchoOnlyInit))?;
+        let clock = CpuClock { child: child.pid() };
+        Ok(Ours {
+            event_loop,
+            child,
+            connection,
+            clock,
+        })
+    }
+}
+
+fn spinning(spin: Duration) -> LoopOptions {
+    LoopOptions {
+        spin_before_park: spin,
+        ..LoopOptions::default()
+    }
+}
+
+/// CPU both processes use per second of idleness after a call, the loops
+/// watching their sockets for `spin` before they sleep: what a bounded
+/// poll costs a node that is not being called.
+fn idle_cpu(spin: Duration) -> anyhow::Result<Duration> {
+    let ours = Ours::start(false, spin)?;
+    let echo = ours.connection.remote_init().make_echo()?;
+    anyhow::ensure!(echo.echo(&MESSAGE)?.len() == MESSAGE.len());
+    let before = ours.clock.now();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    let used = (ours.clock.now() - before).time;
+    drop(echo);
+    ours.connection.close();
+    ours.child
+        .wait_exit(Duration::from_secs(10))
+        .ok_or_else(|| anyhow::anyhow!("the bench child did not exit"))?;
+    Ok(used.div_f64(started.elapsed().as_secs_f64()))
 }
 
 /// Warms up, then times sequential calls of `call` `idle` apart, and the
@@ -662,7 +738,7 @@ fn bench_in_process() -> Figures {
     measured.figures()
 }
 
-fn run_child(role: &str, fd: i32, debug: bool) -> anyhow::Result<()> {
+fn run_child(role: &str, fd: i32, debug: bool, spin: Duration) -> anyhow::Result<()> {
     match role {
         "raw" => {
             // SAFETY: the parent handed us this socket to own.
@@ -696,7 +772,7 @@ fn run_child(role: &str, fd: i32, debug: bool) -> anyhow::Result<()> {
                     .with_writer(std::sync::Mutex::new(sink))
                     .init();
             }
-            let event_loop = EventLoop::start("kestrel-ipc-bench-child")?;
+            let event_loop = EventLoop::with_options("kestrel-ipc-bench-child", spinning(spin))?;
             let connection = serve_fd(&event_loop.handle(), fd, Arc::new(EchoOnlyInit))?;
             while connection.wait_closed(Duration::from_secs(3600)).is_none() {}
             Ok(())

@@ -22,6 +22,25 @@ const POOL_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// How an event loop runs.
+#[derive(Debug, Clone)]
+pub struct LoopOptions {
+    /// Most threads of the blocking pool (calls beyond that queue).
+    pub blocking_threads: usize,
+    /// How long the loop watches its sockets before it sleeps
+    /// (`-ipcspin`; zero: it sleeps at once). See `spin.rs`.
+    pub spin_before_park: Duration,
+}
+
+impl Default for LoopOptions {
+    fn default() -> Self {
+        Self {
+            blocking_threads: DEFAULT_BLOCKING_THREADS,
+            spin_before_park: Duration::ZERO,
+        }
+    }
+}
+
 /// Owns the event-loop thread. Dropping it stops the loop: every connection
 /// is closed (peers see a disconnect), calls waiting on it fail with
 /// `Error::Disconnected`, and the thread is joined.
@@ -58,10 +77,23 @@ impl EventLoop {
         process_name: &str,
         blocking_threads: usize,
     ) -> Result<Self, IpcError> {
+        Self::with_options(
+            process_name,
+            LoopOptions {
+                blocking_threads,
+                ..LoopOptions::default()
+            },
+        )
+    }
+
+    /// Like [`EventLoop::start`] with `options`.
+    pub fn with_options(process_name: &str, options: LoopOptions) -> Result<Self, IpcError> {
+        let spin = options.spin_before_park;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .max_blocking_threads(blocking_threads.max(1))
+            .max_blocking_threads(options.blocking_threads.max(1))
             .thread_name(format!("{process_name}-ipc-pool"))
+            .on_thread_park(move || crate::spin::before_park(spin))
             .build()
             .map_err(|source| IpcError::io("cannot start the IPC event loop", source))?;
         let (jobs, mut job_queue) = mpsc::unbounded_channel::<Job>();
@@ -69,6 +101,9 @@ impl EventLoop {
         let thread = thread::Builder::new()
             .name(format!("{process_name}-ipc"))
             .spawn(move || {
+                if let Err(e) = crate::spin::enable(spin) {
+                    tracing::warn!(target: "ipc", "no bounded poll before sleeping: {e}");
+                }
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&runtime, async {
                     let run_jobs = async {

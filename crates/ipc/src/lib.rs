@@ -27,6 +27,7 @@ mod notifications;
 mod peer;
 pub mod schema;
 mod shutdown;
+mod spin;
 mod stream;
 #[cfg(feature = "test-peer")]
 pub mod test_peer;
@@ -39,7 +40,7 @@ pub use connection::{
 };
 pub use echo::EchoProxy;
 pub use error::IpcError;
-pub use event_loop::{EventLoop, EventLoopHandle, DEFAULT_BLOCKING_THREADS};
+pub use event_loop::{EventLoop, EventLoopHandle, LoopOptions, DEFAULT_BLOCKING_THREADS};
 pub use init::{EchoOnlyInit, Init, InitProxy};
 pub use log::LOG_TARGET;
 pub use node::NodeProxy;

@@ -23,6 +23,7 @@ use tokio::io::Interest;
 /// Splits a connected, non-blocking stream socket into halves for the loop
 /// this runs on (it must run inside the loop's runtime).
 pub(crate) fn split(socket: OwnedFd) -> io::Result<(ReadHalf, WriteHalf)> {
+    crate::spin::watch(&socket)?;
     let socket = Arc::new(register(socket, Interest::READABLE)?);
     Ok((
         ReadHalf {
