@@ -109,6 +109,12 @@ pub const NODE_IPC_OPTIONS: &[OptionSpec] = &[
         "<address>",
         "Listen for IPC connections from other processes (kestrel-wallet -ipcconnect, kestrel-gui) at unix (default: <datadir>/regtest/sockets/node.sock) or unix:<path>",
     ),
+    opt(
+        "ipcspin",
+        OptionKind::Value,
+        "<us>",
+        "Microseconds the IPC event loop keeps polling its sockets before it sleeps (default: 50; 0: sleep at once): a reply that comes meanwhile needs no CPU woken up, for a little CPU after each call",
+    ),
     command_line_opt(
             "ipcfd",
             OptionKind::Value,
@@ -136,6 +142,12 @@ pub const WALLET_PROCESS_OPTIONS: &[OptionSpec] = &[
         OptionKind::Value,
         "<name>",
         "With -ipcconnect: the wallet to load, <datadir>/regtest/wallets/<name>.json (default: the datadir's own wallet, <datadir>/regtest/wallet.json)",
+    ),
+    opt(
+        "ipcspin",
+        OptionKind::Value,
+        "<us>",
+        "Microseconds the IPC event loop keeps polling its sockets before it sleeps (default: 50; 0: sleep at once): a reply that comes meanwhile needs no CPU woken up, for a little CPU after each call",
     ),
 ];
 

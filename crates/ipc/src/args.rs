@@ -1,7 +1,9 @@
-//! The `-ipcfd=N`, `-ipcbind=...` and `-ipcconnect=...` options.
+//! The `-ipcfd=N`, `-ipcbind=...`, `-ipcconnect=...` and `-ipcspin=...`
+//! options.
 
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::IpcError;
 
@@ -79,6 +81,29 @@ pub fn parse_ipcfd(value: &str) -> Result<RawFd, IpcError> {
     Ok(fd)
 }
 
+/// How long an event loop polls its sockets before it sleeps, unless
+/// `-ipcspin` says otherwise. `cargo xtask bench ipc` (rows 3s): between
+/// free processes a round trip took 16 us with it against 89 us without,
+/// and less CPU (no vCPU wake-ups); with 200 us between calls about 40 us
+/// more CPU per call; idle, no more than without.
+pub const DEFAULT_IPC_SPIN: Duration = Duration::from_micros(50);
+
+/// The value of `-ipcspin` (microseconds, at most a second; 0: sleep at
+/// once), or [`DEFAULT_IPC_SPIN`] when it is not given.
+pub fn parse_ipcspin(value: Option<&str>) -> Result<Duration, IpcError> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_IPC_SPIN);
+    };
+    match value.parse::<u64>() {
+        Ok(us) if us <= 1_000_000 => Ok(Duration::from_micros(us)),
+        _ => Err(IpcError::BadArgument {
+            option: "-ipcspin",
+            value: value.to_string(),
+            reason: "expected microseconds from 0 (sleep at once) to 1000000".to_string(),
+        }),
+    }
+}
+
 /// The value of `-ipcbind` or `-ipcconnect` (named by `option`).
 pub fn parse_unix_address(option: &'static str, value: &str) -> Result<UnixAddress, IpcError> {
     let bad = |reason: &str| IpcError::BadArgument {
@@ -137,6 +162,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn ipcspin_takes_microseconds_and_defaults() {
+        assert_eq!(parse_ipcspin(None).unwrap(), DEFAULT_IPC_SPIN);
+        assert_eq!(parse_ipcspin(Some("0")).unwrap(), Duration::ZERO);
+        assert_eq!(
+            parse_ipcspin(Some("120")).unwrap(),
+            Duration::from_micros(120)
+        );
+        for bad in ["-1", "1ms", "", "1000001"] {
+            let e = parse_ipcspin(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("-ipcspin") && e.contains("microseconds"), "{e}");
+        }
     }
 
     #[test]

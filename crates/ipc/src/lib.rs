@@ -33,7 +33,10 @@ mod stream;
 pub mod test_peer;
 mod wallet;
 
-pub use args::{default_socket_path, parse_ipcfd, parse_unix_address, IpcOption, UnixAddress};
+pub use args::{
+    default_socket_path, parse_ipcfd, parse_ipcspin, parse_unix_address, IpcOption, UnixAddress,
+    DEFAULT_IPC_SPIN,
+};
 pub use chain::ChainProxy;
 pub use connection::{
     connect_unix, serve_fd, spawn_process, ChildProcess, Connection, IpcListener,

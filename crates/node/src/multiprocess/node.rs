@@ -24,8 +24,8 @@ use std::time::Duration;
 use anyhow::Context;
 use kestrel_interfaces::{Chain, Error, Node, Result, Wallet};
 use kestrel_ipc::{
-    parse_ipcfd, parse_unix_address, serve_fd, spawn_process, ChildProcess, Connection, EchoProxy,
-    EventLoop, Init, IpcListener, WalletLoader,
+    parse_ipcfd, parse_ipcspin, parse_unix_address, serve_fd, spawn_process, ChildProcess,
+    Connection, EchoProxy, EventLoop, Init, IpcListener, LoopOptions, WalletLoader,
 };
 
 use kestrel_common::args::Args;
@@ -80,6 +80,8 @@ pub struct SpawnedWallet {
     bind: Option<PathBuf>,
     /// `-ipcfd`: the socket of the kestrel-gui that started this node.
     gui_fd: Option<RawFd>,
+    /// `-ipcspin`, for this process's event loop (the child gets it too).
+    spin: Duration,
     echo: Option<Arc<EchoProxy>>,
     running: Option<Running>,
 }
@@ -112,12 +114,17 @@ impl SpawnedWallet {
             .transpose()?
             .map(|address| address.resolve(&config.datadir.root));
         let gui_fd = args.value("ipcfd").map(parse_ipcfd).transpose()?;
-        let mut child_args = vec![format!("-datadir={}", config.datadir.root.display())];
+        let spin = parse_ipcspin(args.value("ipcspin"))?;
+        let mut child_args = vec![
+            format!("-datadir={}", config.datadir.root.display()),
+            format!("-ipcspin={}", spin.as_micros()),
+        ];
         child_args.extend(config.conf.iter().map(|conf| format!("-conf={conf}")));
         child_args.extend(config.log.to_args());
         Ok(SpawnedWallet {
             executable: node_executable.with_file_name(WALLET_EXECUTABLE),
             child_args,
+            spin,
             bind,
             gui_fd,
             echo: None,
@@ -136,7 +143,13 @@ impl SpawnedWallet {
     }
 
     fn spawn(&mut self, init: Arc<dyn Init>) -> anyhow::Result<&mut Running> {
-        let event_loop = EventLoop::start(NODE_PROCESS)?;
+        let event_loop = EventLoop::with_options(
+            NODE_PROCESS,
+            LoopOptions {
+                spin_before_park: self.spin,
+                ..LoopOptions::default()
+            },
+        )?;
         let handle = event_loop.handle();
         let args: Vec<OsString> = self.child_args.iter().map(OsString::from).collect();
         let args: Vec<&std::ffi::OsStr> = args.iter().map(OsString::as_os_str).collect();
@@ -370,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn the_child_gets_the_datadir_config_file_and_logging() {
+    fn the_child_gets_the_datadir_ipcspin_config_file_and_logging() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("other.conf"), "debug=wallet\n").unwrap();
         let wallet = spawned_wallet(
@@ -386,12 +399,22 @@ mod tests {
             wallet.child_args(),
             [
                 format!("-datadir={}", dir.path().display()),
+                "-ipcspin=50".into(),
                 "-conf=other.conf".into(),
                 "-printtoconsole=0".into(),
                 "-debug=ipc".into(),
             ]
         );
         assert_eq!(wallet.bind_path(), None);
+        assert_eq!(wallet.spin, kestrel_ipc::DEFAULT_IPC_SPIN);
+
+        let no_spin = spawned_wallet(dir.path(), &["-ipcspin=0"]).unwrap();
+        assert_eq!(no_spin.spin, Duration::ZERO);
+        assert_eq!(no_spin.child_args()[1], "-ipcspin=0");
+        let bad = spawned_wallet(dir.path(), &["-ipcspin=fast"])
+            .err()
+            .unwrap();
+        assert!(format!("{bad:#}").contains("-ipcspin"), "{bad:#}");
     }
 
     #[test]

@@ -22,12 +22,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use kestrel_interfaces::{rpc_code, Chain, Error, Result, Wallet};
 use kestrel_ipc::{
-    connect_unix, parse_ipcfd, parse_unix_address, serve_fd, EventLoop, Init, ShutdownReason,
-    ShutdownSignal, WalletLoader,
+    connect_unix, parse_ipcfd, parse_ipcspin, parse_unix_address, serve_fd, EventLoop, Init,
+    LoopOptions, ShutdownReason, ShutdownSignal, WalletLoader,
 };
 use kestrel_wallet::{FileError, WalletError, WalletState};
 
@@ -67,6 +68,8 @@ pub struct WalletProcessConfig {
     pub datadir: DataDir,
     pub log: LogConfig,
     pub mode: WalletMode,
+    /// `-ipcspin`.
+    pub ipc_spin: Duration,
 }
 
 impl WalletProcessConfig {
@@ -100,6 +103,7 @@ impl WalletProcessConfig {
             datadir,
             log: LogConfig::from_args(args)?,
             mode,
+            ipc_spin: parse_ipcspin(args.value("ipcspin"))?,
         })
     }
 }
@@ -201,7 +205,13 @@ where
 pub fn run_wallet_process(config: &WalletProcessConfig) -> anyhow::Result<()> {
     let net_dir = config.datadir.create_net_dir()?;
     kestrel_common::logging::init(&config.log, &config.datadir)?;
-    let event_loop = EventLoop::start(WALLET_PROCESS)?;
+    let event_loop = EventLoop::with_options(
+        WALLET_PROCESS,
+        LoopOptions {
+            spin_before_park: config.ipc_spin,
+            ..LoopOptions::default()
+        },
+    )?;
     let handle = event_loop.handle();
     let shutdown = ShutdownSignal::install(&handle)?;
     let init = Arc::new(WalletInit::new(&net_dir));
