@@ -595,7 +595,7 @@ struct Ours {
 
 impl Ours {
     fn start(debug: bool, spin: Duration) -> anyhow::Result<Ours> {
-        let event_loop = EventLoop::with_options("kestrel-ipc-bench", spinning(spin))?;
+        let event_loop = EventLoop::with_options("kestrel-ipc-bench", LoopOptions::spinning(spin))?;
         let exe = std::env::current_exe()?;
         let mut args = vec!["--child".to_string(), "ours".to_string()];
         if debug {
@@ -614,13 +614,6 @@ impl Ours {
             connection,
             clock,
         })
-    }
-}
-
-fn spinning(spin: Duration) -> LoopOptions {
-    LoopOptions {
-        spin_before_park: spin,
-        ..LoopOptions::default()
     }
 }
 
@@ -772,7 +765,8 @@ fn run_child(role: &str, fd: i32, debug: bool, spin: Duration) -> anyhow::Result
                     .with_writer(std::sync::Mutex::new(sink))
                     .init();
             }
-            let event_loop = EventLoop::with_options("kestrel-ipc-bench-child", spinning(spin))?;
+            let event_loop =
+                EventLoop::with_options("kestrel-ipc-bench-child", LoopOptions::spinning(spin))?;
             let connection = serve_fd(&event_loop.handle(), fd, Arc::new(EchoOnlyInit))?;
             while connection.wait_closed(Duration::from_secs(3600)).is_none() {}
             Ok(())

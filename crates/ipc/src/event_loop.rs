@@ -32,6 +32,16 @@ pub struct LoopOptions {
     pub spin_before_park: Duration,
 }
 
+impl LoopOptions {
+    /// The defaults, but polling for `spin` before sleeping (`-ipcspin`).
+    pub fn spinning(spin: Duration) -> Self {
+        Self {
+            spin_before_park: spin,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for LoopOptions {
     fn default() -> Self {
         Self {

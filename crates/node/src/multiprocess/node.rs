@@ -143,13 +143,7 @@ impl SpawnedWallet {
     }
 
     fn spawn(&mut self, init: Arc<dyn Init>) -> anyhow::Result<&mut Running> {
-        let event_loop = EventLoop::with_options(
-            NODE_PROCESS,
-            LoopOptions {
-                spin_before_park: self.spin,
-                ..LoopOptions::default()
-            },
-        )?;
+        let event_loop = EventLoop::with_options(NODE_PROCESS, LoopOptions::spinning(self.spin))?;
         let handle = event_loop.handle();
         let args: Vec<OsString> = self.child_args.iter().map(OsString::from).collect();
         let args: Vec<&std::ffi::OsStr> = args.iter().map(OsString::as_os_str).collect();

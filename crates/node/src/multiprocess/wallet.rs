@@ -205,13 +205,8 @@ where
 pub fn run_wallet_process(config: &WalletProcessConfig) -> anyhow::Result<()> {
     let net_dir = config.datadir.create_net_dir()?;
     kestrel_common::logging::init(&config.log, &config.datadir)?;
-    let event_loop = EventLoop::with_options(
-        WALLET_PROCESS,
-        LoopOptions {
-            spin_before_park: config.ipc_spin,
-            ..LoopOptions::default()
-        },
-    )?;
+    let event_loop =
+        EventLoop::with_options(WALLET_PROCESS, LoopOptions::spinning(config.ipc_spin))?;
     let handle = event_loop.handle();
     let shutdown = ShutdownSignal::install(&handle)?;
     let init = Arc::new(WalletInit::new(&net_dir));
