@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{ensure, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use kestrel_depends::progress::Progress;
 use kestrel_depends::remote::{Mode, RemoteConfig, RemoteSettings};
@@ -227,8 +227,18 @@ impl DependsOptions {
 /// This program's hidden `depends cmake-step`, which the builder runs for
 /// each cmake package.
 pub fn cmake_driver() -> Result<Vec<std::ffi::OsString>> {
+    // Not `current_exe()`'s path: a `cargo xtask` started meanwhile (bench
+    // depends' no-op row, a second terminal) may relink target/debug/xtask,
+    // and that path then names a deleted file ("cannot start .../xtask
+    // (deleted)"). The builder spawns the step from this process, where
+    // /proc/self/exe still reaches the running executable.
+    let this_executable = std::path::Path::new("/proc/self/exe");
+    ensure!(
+        this_executable.exists(),
+        "cmake packages are built by running this executable again through /proc/self/exe, which this system lacks (depends supports Linux hosts only)"
+    );
     Ok(vec![
-        std::env::current_exe()?.into(),
+        this_executable.into(),
         "depends".into(),
         "cmake-step".into(),
     ])
