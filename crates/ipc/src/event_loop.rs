@@ -99,11 +99,16 @@ impl EventLoop {
     /// Like [`EventLoop::start`] with `options`.
     pub fn with_options(process_name: &str, options: LoopOptions) -> Result<Self, IpcError> {
         let spin = options.spin_before_park;
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder
             .enable_all()
             .max_blocking_threads(options.blocking_threads.max(1))
-            .thread_name(format!("{process_name}-ipc-pool"))
-            .on_thread_park(move || crate::spin::before_park(spin))
+            .thread_name(format!("{process_name}-ipc-pool"));
+        // Without a spin, a park costs nothing more than tokio's own.
+        if !spin.is_zero() {
+            builder.on_thread_park(move || crate::spin::before_park(spin));
+        }
+        let runtime = builder
             .build()
             .map_err(|source| IpcError::io("cannot start the IPC event loop", source))?;
         let (jobs, mut job_queue) = mpsc::unbounded_channel::<Job>();
@@ -111,8 +116,10 @@ impl EventLoop {
         let thread = thread::Builder::new()
             .name(format!("{process_name}-ipc"))
             .spawn(move || {
-                if let Err(e) = crate::spin::enable(spin) {
-                    tracing::warn!(target: "ipc", "no bounded poll before sleeping: {e}");
+                if !spin.is_zero() {
+                    if let Err(e) = crate::spin::enable(spin) {
+                        tracing::warn!(target: "ipc", "no bounded poll before sleeping: {e}");
+                    }
                 }
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&runtime, async {
