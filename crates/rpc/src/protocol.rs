@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use kestrel_common::json::to_compact;
 
-use crate::methods::{dispatch_async, RpcContext};
+use crate::methods::{dispatch, dispatch_async, RpcContext};
 use crate::*;
 
 /// What goes back over HTTP.
@@ -42,96 +42,160 @@ fn answer(version: Version, id: Value, outcome: Result<Value, RpcError>) -> Answ
     Answer { response, error }
 }
 
-/// Handles one request object; `None` for a 2.0 notification.
-async fn handle_one(ctx: &Arc<RpcContext>, request: &Value) -> Option<Answer> {
-    let Some(object) = request.as_object() else {
-        return Some(answer(
-            Version::Legacy,
-            Value::Null,
-            Err(RpcError::new(INVALID_REQUEST, "Invalid Request object")),
-        ));
-    };
-    let id = object.get("id").cloned().unwrap_or(Value::Null);
-    let version = match object.get("jsonrpc") {
-        None => Version::Legacy,
-        Some(v) if v == "1.0" => Version::Legacy,
-        Some(v) if v == "2.0" => Version::V2,
-        Some(other) => {
-            return Some(answer(
-                Version::Legacy,
-                id,
-                Err(RpcError::new(
-                    INVALID_REQUEST,
-                    format!("JSON-RPC version {other} not supported; use \"1.0\" or \"2.0\""),
-                )),
-            ))
-        }
-    };
-    let outcome = match object.get("method") {
-        Some(Value::String(method)) => {
-            dispatch_async(ctx, method, object.get("params").unwrap_or(&Value::Null)).await
-        }
-        _ => Err(RpcError::new(INVALID_REQUEST, "Method must be a string")),
-    };
-    if let Err(e) = &outcome {
-        tracing::debug!(target: "rpc", code = e.code, message = %e.message, "error");
-    }
-    if version == Version::V2 && !object.contains_key("id") {
-        return None;
-    }
-    Some(answer(version, id, outcome))
+/// One request object, read: how to answer it and what to call.
+struct Request<'a> {
+    version: Version,
+    id: Value,
+    /// A 2.0 request without an id: run, but not answered.
+    notification: bool,
+    call: Result<(&'a str, &'a Value), RpcError>,
 }
 
-/// Handles an HTTP request body.
-pub async fn handle_body(ctx: &Arc<RpcContext>, body: &[u8]) -> Reply {
-    let request: Value = match serde_json::from_slice(body) {
-        Ok(request) => request,
-        Err(e) => {
-            let reply = answer(
+impl<'a> Request<'a> {
+    /// Reads `request`; a malformed one is answered at once.
+    fn read(request: &'a Value) -> Result<Request<'a>, Answer> {
+        let Some(object) = request.as_object() else {
+            return Err(answer(
                 Version::Legacy,
                 Value::Null,
-                Err(RpcError::new(PARSE_ERROR, format!("Parse error: {e}"))),
-            );
-            return Reply {
-                status: 500,
-                body: Some(to_compact(&reply.response)),
-            };
+                Err(RpcError::new(INVALID_REQUEST, "Invalid Request object")),
+            ));
+        };
+        let id = object.get("id").cloned().unwrap_or(Value::Null);
+        let version = match object.get("jsonrpc") {
+            None => Version::Legacy,
+            Some(v) if v == "1.0" => Version::Legacy,
+            Some(v) if v == "2.0" => Version::V2,
+            Some(other) => {
+                return Err(answer(
+                    Version::Legacy,
+                    id,
+                    Err(RpcError::new(
+                        INVALID_REQUEST,
+                        format!("JSON-RPC version {other} not supported; use \"1.0\" or \"2.0\""),
+                    )),
+                ))
+            }
+        };
+        let call = match object.get("method") {
+            Some(Value::String(method)) => Ok((
+                method.as_str(),
+                object.get("params").unwrap_or(&Value::Null),
+            )),
+            _ => Err(RpcError::new(INVALID_REQUEST, "Method must be a string")),
+        };
+        Ok(Request {
+            version,
+            id,
+            notification: version == Version::V2 && !object.contains_key("id"),
+            call,
+        })
+    }
+
+    /// The answer to the call's `outcome`; `None` for a notification.
+    fn answer(self, outcome: Result<Value, RpcError>) -> Option<Answer> {
+        if let Err(e) = &outcome {
+            tracing::debug!(target: "rpc", code = e.code, message = %e.message, "error");
         }
+        (!self.notification).then(|| answer(self.version, self.id, outcome))
+    }
+}
+
+/// Handles a single request from the server's task: a remote wallet's
+/// call is awaited there (see [`dispatch_async`]).
+async fn handle_single(ctx: &Arc<RpcContext>, request: &Value) -> Option<Answer> {
+    let request = match Request::read(request) {
+        Ok(request) => request,
+        Err(malformed) => return Some(malformed),
     };
-    match &request {
-        Value::Array(batch) => {
-            let mut responses = Vec::with_capacity(batch.len());
-            for request in batch {
-                if let Some(answer) = handle_one(ctx, request).await {
-                    responses.push(answer.response);
-                }
+    let outcome = match request.call {
+        Ok((method, params)) => dispatch_async(ctx, method, params).await,
+        Err(ref e) => Err(e.clone()),
+    };
+    request.answer(outcome)
+}
+
+/// Handles a batch's requests one after another on this thread, which may
+/// block: one pool hop for the whole batch.
+fn handle_batch(ctx: &RpcContext, batch: &[Value]) -> Vec<Value> {
+    batch
+        .iter()
+        .filter_map(|request| match Request::read(request) {
+            Ok(request) => {
+                let outcome = match request.call {
+                    Ok((method, params)) => dispatch(ctx, method, params),
+                    Err(ref e) => Err(e.clone()),
+                };
+                request.answer(outcome)
             }
+            Err(malformed) => Some(malformed),
+        })
+        .map(|answer| answer.response)
+        .collect()
+}
+
+/// A failure of the whole body, answered as bitcoind does: 1.0, no id.
+fn body_error(error: RpcError) -> Reply {
+    Reply {
+        status: 500,
+        body: Some(to_compact(
+            &answer(Version::Legacy, Value::Null, Err(error)).response,
+        )),
+    }
+}
+
+fn parse_error(e: serde_json::Error) -> Reply {
+    body_error(RpcError::new(PARSE_ERROR, format!("Parse error: {e}")))
+}
+
+/// Handles an HTTP request body. A batch (a body that starts with `[`) is
+/// parsed and run whole on the blocking pool.
+pub async fn handle_body(ctx: &Arc<RpcContext>, body: &[u8]) -> Reply {
+    let is_batch = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'[');
+    if is_batch {
+        let (ctx, body) = (ctx.clone(), body.to_vec());
+        return tokio::task::spawn_blocking(move || {
+            match serde_json::from_slice::<Vec<Value>>(&body) {
+                Ok(batch) => Reply {
+                    status: 200,
+                    body: Some(to_compact(&Value::Array(handle_batch(&ctx, &batch)))),
+                },
+                Err(e) => parse_error(e),
+            }
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(target: "rpc", "RPC batch failed: {e}");
+            body_error(RpcError::new(INTERNAL_ERROR, "RPC handler failed"))
+        });
+    }
+    let request: Value = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(e) => return parse_error(e),
+    };
+    match handle_single(ctx, &request).await {
+        None => Reply {
+            status: 204,
+            body: None,
+        },
+        Some(reply) => {
+            let is_v2 = reply.response.get("jsonrpc").is_some();
+            // bitcoind's HTTP statuses for 1.0 errors; 2.0 always 200.
+            let status = match reply.error {
+                None => 200,
+                Some(_) if is_v2 => 200,
+                Some(METHOD_NOT_FOUND) => 404,
+                Some(INVALID_REQUEST) => 400,
+                Some(_) => 500,
+            };
             Reply {
-                status: 200,
-                body: Some(to_compact(&Value::Array(responses))),
+                status,
+                body: Some(to_compact(&reply.response)),
             }
         }
-        single => match handle_one(ctx, single).await {
-            None => Reply {
-                status: 204,
-                body: None,
-            },
-            Some(reply) => {
-                let is_v2 = reply.response.get("jsonrpc").is_some();
-                // bitcoind's HTTP statuses for 1.0 errors; 2.0 always 200.
-                let status = match reply.error {
-                    None => 200,
-                    Some(_) if is_v2 => 200,
-                    Some(METHOD_NOT_FOUND) => 404,
-                    Some(INVALID_REQUEST) => 400,
-                    Some(_) => 500,
-                };
-                Reply {
-                    status,
-                    body: Some(to_compact(&reply.response)),
-                }
-            }
-        },
     }
 }
 
