@@ -21,6 +21,7 @@ use clap::{Parser, Subcommand};
 use kestrel_depends::pipeline::RunReport;
 use kestrel_depends::progress::Progress;
 use kestrel_depends::remote::ClientMissing;
+use kestrel_depends::sccache::wrapper;
 use kestrel_depends::{Config, Depends};
 use xshell::{Cmd, Shell};
 
@@ -61,6 +62,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Run by cargo as the rustc wrapper of `--sccache` (a symlink by that
+    // name): neither logs nor parses a command line of its own.
+    let mut args = std::env::args_os();
+    let program = args.next().map(PathBuf::from).unwrap_or_default();
+    if program.file_name() == Some(wrapper::NAME.as_ref()) {
+        std::process::exit(wrapper::main(args));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -2,9 +2,12 @@
 //! compiles go through sccache on the remote cache's store
 //! (`kestrel_depends::sccache`).
 
+use std::ffi::OsString;
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use clap::Args;
-use kestrel_depends::sccache::{Sccache, Server};
+use kestrel_depends::sccache::{wrapper, Sccache, Server};
 use xshell::Shell;
 
 use crate::depends::StoreOptions;
@@ -28,6 +31,23 @@ pub fn ensure_installed() -> Result<Sccache> {
     )?)
 }
 
+/// What cargo in `checkout` needs to compile through `server`, with this
+/// program as the rustc wrapper between them (see
+/// `kestrel_depends::sccache::wrapper`; `main` dispatches on the name).
+pub fn cargo_env(server: &Server, checkout: &Path) -> Result<Vec<(String, OsString)>> {
+    // Not /proc/self/exe: cargo runs the wrapper, not this process.
+    let this_program = std::env::current_exe().context("cannot find this program's path")?;
+    let tools = workspace_root().join("target/tools");
+    let wrapper = wrapper::install(&tools, &this_program).with_context(|| {
+        format!(
+            "cannot make {}/{} (the rustc wrapper for --sccache)",
+            tools.display(),
+            wrapper::NAME
+        )
+    })?;
+    Ok(server.cargo_env(&wrapper, checkout))
+}
+
 impl SccacheOptions {
     /// With `--sccache`: a server on the store, and every command `sh`
     /// runs from now on compiling through it.
@@ -40,7 +60,7 @@ impl SccacheOptions {
              --remote-cache URL or KESTREL_REMOTE_CACHE (file:///dir for a directory)",
         )?;
         let server = Server::start(&ensure_installed()?, &store, &workspace_root())?;
-        for (name, value) in server.cargo_env() {
+        for (name, value) in cargo_env(&server, &workspace_root())? {
             sh.set_var(name, value);
         }
         eprintln!("sccache: compiling through {}", store.url);

@@ -18,6 +18,8 @@ use serde::Deserialize;
 
 use crate::remote::{Mode, RemoteConfig, StoreUrl};
 
+pub mod wrapper;
+
 /// The sccache this project is tested with (`cargo install --locked`).
 pub const VERSION: &str = "0.19.0";
 /// Only the backends the remote cache's URLs need (a directory is
@@ -235,10 +237,17 @@ impl Server {
         Ok(server)
     }
 
-    /// What a cargo run needs to compile through this server.
-    pub fn cargo_env(&self) -> Vec<(String, OsString)> {
+    /// What a cargo run in `checkout` needs to compile through this
+    /// server, with `wrapper` (a [`wrapper`] program) between cargo and
+    /// sccache.
+    pub fn cargo_env(&self, wrapper: &Path, checkout: &Path) -> Vec<(String, OsString)> {
         let mut env = self.env.clone();
-        env.push(("RUSTC_WRAPPER".into(), self.sccache.path.clone().into()));
+        env.push(("RUSTC_WRAPPER".into(), wrapper.into()));
+        env.push((
+            wrapper::SCCACHE_VAR.into(),
+            self.sccache.path.clone().into(),
+        ));
+        env.push((wrapper::CHECKOUT_VAR.into(), checkout.into()));
         // Incremental compiles cannot be cached; the workspace's crates
         // are incremental in dev builds otherwise.
         env.push(("CARGO_INCREMENTAL".into(), "0".into()));

@@ -43,28 +43,61 @@ fn checkout(prefix: &str) -> tempfile::TempDir {
     dir
 }
 
-/// Builds the checkout through a server of its own on `store` (a machine
-/// of its own) and returns the server's counts.
-fn build(store: &Store, mode: Mode, checkout: &Path) -> Stats {
-    let server = Server::start(&sccache(), &store.config(mode), checkout).unwrap();
+/// `cargo build` of the checkout into `target_dir`, its own path remapped
+/// as the depends cargo config remaps a checkout's.
+fn cargo_build(checkout: &Path, target_dir: &str) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .args(["build", "--offline", "--target-dir"])
-        .arg(checkout.join("target"))
+        .arg(checkout.join(target_dir))
+        .arg("--config")
+        .arg(format!(
+            "build.rustflags=[\"--remap-path-prefix={}=.\"]",
+            checkout.display()
+        ))
         .current_dir(checkout)
         // Not CARGO_TARGET_DIR: rustc inherits it, and sccache hashes
         // every CARGO_* variable, so a path in one misses everything.
-        .env_remove("CARGO_TARGET_DIR")
-        .envs(server.cargo_env())
-        .output()
-        .unwrap();
+        .env_remove("CARGO_TARGET_DIR");
+    command
+}
+
+fn succeeded(what: &str, out: std::process::Output) {
     assert!(
         out.status.success(),
-        "{:?}: {}",
-        store.kind,
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Builds the checkout through a server of its own on `store` (a machine
+/// of its own), with the wrapper xtask uses, and returns the server's
+/// counts.
+fn build(store: &Store, mode: Mode, checkout: &Path) -> Stats {
+    let server = Server::start(&sccache(), &store.config(mode), checkout).unwrap();
+    let wrapper = Path::new(env!("CARGO_BIN_EXE_kestrel-rustc-wrapper"));
+    let out = cargo_build(checkout, "target")
+        .envs(server.cargo_env(wrapper, checkout))
+        .output()
+        .unwrap();
+    succeeded(&format!("{:?}", store.kind), out);
     server.stop().unwrap()
+}
+
+/// The bytes of the one `lib<name>-*.rlib` under `target`.
+fn rlib(target: &Path, name: &str) -> Vec<u8> {
+    let deps = target.join("debug/deps");
+    let found: Vec<_> = fs::read_dir(&deps)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let file = p.file_name().unwrap().to_string_lossy();
+            file.starts_with(&format!("lib{name}-")) && file.ends_with(".rlib")
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?} in {}", deps.display());
+    fs::read(&found[0]).unwrap()
 }
 
 /// The store's requests that write, so far (None for the directory).
@@ -103,14 +136,26 @@ fn a_build_fills_the_store_and_a_checkout_elsewhere_hits_its_registry_dependency
             assert!(n > 0, "{kind:?}: the server log shows no write");
         }
 
-        // Another machine, another path, read-only: hex hits; the fixture
-        // misses, because sccache hashes its absolute directory.
+        // Another machine, another path, read-only: hex hits (the wrapper
+        // left the checkout's remap out of its key); the fixture misses,
+        // because sccache hashes its absolute directory.
         let second = checkout("a-second-checkout-at-a-longer-path-");
         let warm = build(&store, Mode::ReadOnly, second.path());
         assert_eq!(
             (warm.hits, warm.misses, warm.writes),
             (1, 1, 0),
             "{kind:?}: {warm}"
+        );
+        // And the hex it got is the one this checkout compiles itself,
+        // remap and all.
+        succeeded(
+            "a build without sccache",
+            cargo_build(second.path(), "target-plain").output().unwrap(),
+        );
+        assert!(
+            rlib(&second.path().join("target"), "hex")
+                == rlib(&second.path().join("target-plain"), "hex"),
+            "{kind:?}: hex from the store differs from hex compiled here"
         );
 
         // The first path again, its target dir gone: everything hits.

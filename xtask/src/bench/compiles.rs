@@ -35,6 +35,7 @@ pub fn bench_sccache(sh: &Shell) -> Result<()> {
 
     let build = |tree: &Path, mode| -> Result<(Duration, Stats, String)> {
         let server = Server::start(&sccache, &remote(mode), tree)?;
+        let env = sccache::cargo_env(&server, tree)?;
         let load = loadavg();
         let t = Instant::now();
         let _dir = sh.push_dir(tree);
@@ -46,7 +47,7 @@ pub fn bench_sccache(sh: &Shell) -> Result<()> {
                 .arg("--target-dir")
                 .arg(tree.join("target"))
                 .env_remove("CARGO_TARGET_DIR")
-                .envs(server.cargo_env()),
+                .envs(env),
         )?;
         let wall = t.elapsed();
         Ok((wall, server.stop()?, format!("{load} -> {}", loadavg())))
