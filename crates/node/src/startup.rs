@@ -4,7 +4,9 @@
 //! in-process) and the multiprocess `kestrel-node` (wallet in a child
 //! process) share all of it.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,7 +46,20 @@ pub trait WalletProvider {
     /// At shutdown, after the RPC server stopped: flush and release the
     /// wallet (and reap any process it runs in).
     fn stop(&mut self, slot: &WalletSlot) -> anyhow::Result<()>;
+    /// Where the RPC server's HTTP side runs, once the wallet started:
+    /// `None` (the default), on the node's own runtime. A wallet in another
+    /// process offers its IPC event loop, so that a wallet RPC's call
+    /// starts and is answered on the thread that serves the HTTP request,
+    /// with no other thread to wake on the way.
+    fn rpc_host(&self) -> Option<RpcHost> {
+        None
+    }
 }
+
+/// The RPC server, made and run to its end on the thread that runs it.
+pub type RpcServe = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = anyhow::Result<()>>>> + Send>;
+/// Runs an [`RpcServe`] on some thread and returns its outcome.
+pub type RpcHost = Box<dyn FnOnce(RpcServe) -> anyhow::Result<()>>;
 
 /// `kestreld`'s wallet: a [`kestrel_wallet::WalletState`] in this process.
 pub struct InProcessWallet {
@@ -119,8 +134,9 @@ fn serve_until_stopped(
     wallet: &mut dyn WalletProvider,
     started: Instant,
 ) -> anyhow::Result<()> {
-    // Two workers for HTTP; RPC calls run on the blocking pool, bounded so
-    // a flood of connections queues instead of spawning threads.
+    // Two workers for HTTP (unless the wallet offers a host, below); RPC
+    // calls run on the blocking pool, bounded so a flood of connections
+    // queues instead of spawning threads.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(16)
@@ -142,39 +158,49 @@ fn serve_until_stopped(
         echo_ipc: wallet.echo_ipc(),
         shutdown,
         started,
+        blocking_pool: Some(runtime.handle().clone()),
     });
-    runtime.block_on(async {
-        let addr = (config.rpc_bind, config.rpc_port);
-        let listener = TcpListener::bind(addr).await.with_context(|| {
+    let (bind, port) = (config.rpc_bind, config.rpc_port);
+    // Bound by tokio (SO_REUSEADDR, so a restart finds the port free),
+    // then handed to whichever runtime serves.
+    let listener = runtime
+        .block_on(TcpListener::bind((bind, port)))
+        .and_then(TcpListener::into_std)
+        .with_context(|| {
             format!(
-                "Unable to bind the RPC server to {}:{}; is another program using -rpcport={}?",
-                config.rpc_bind, config.rpc_port, config.rpc_port
+                "Unable to bind the RPC server to {bind}:{port}; is another program using -rpcport={port}?"
             )
         })?;
-        let (cookie, auth) = match &config.rpc_user_password {
-            Some(up) => (None, RpcAuth::new(&up.user, &up.password)),
-            None => {
-                let path = config.datadir.cookie_path();
-                let (cookie, auth) = CookieFile::create(&path)
-                    .with_context(|| format!("Cannot write the RPC cookie {}", path.display()))?;
-                (Some(cookie), auth)
-            }
-        };
-        watch_signals(ctx.shutdown.clone())?;
-        tracing::info!(
-            "RPC server listening on {}:{}",
-            config.rpc_bind,
-            config.rpc_port
-        );
-        let served = kestrel_rpc::server::serve(listener, ctx.clone(), auth).await;
-        tracing::info!("RPC server stopped");
-        if let Some(cookie) = cookie {
-            if let Err(e) = cookie.remove() {
-                tracing::warn!("cannot remove the RPC cookie: {e}");
-            }
+    let (cookie, auth) = match &config.rpc_user_password {
+        Some(up) => (None, RpcAuth::new(&up.user, &up.password)),
+        None => {
+            let path = config.datadir.cookie_path();
+            let (cookie, auth) = CookieFile::create(&path)
+                .with_context(|| format!("Cannot write the RPC cookie {}", path.display()))?;
+            (Some(cookie), auth)
         }
-        served.context("RPC server failed")
-    })
+    };
+    let serve: RpcServe = Box::new(move || {
+        Box::pin(async move {
+            let listener =
+                TcpListener::from_std(listener).context("Cannot serve RPC on the socket")?;
+            watch_signals(ctx.shutdown.clone())?;
+            tracing::info!("RPC server listening on {bind}:{port}");
+            let served = kestrel_rpc::server::serve(listener, ctx, auth).await;
+            tracing::info!("RPC server stopped");
+            served.context("RPC server failed")
+        })
+    });
+    let served = match wallet.rpc_host() {
+        Some(host) => host(serve),
+        None => runtime.block_on(serve()),
+    };
+    if let Some(cookie) = cookie {
+        if let Err(e) = cookie.remove() {
+            tracing::warn!("cannot remove the RPC cookie: {e}");
+        }
+    }
+    served
 }
 
 /// SIGTERM and SIGINT request shutdown.

@@ -156,21 +156,20 @@ pub async fn handle_body(ctx: &Arc<RpcContext>, body: &[u8]) -> Reply {
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|&b| b == b'[');
     if is_batch {
-        let (ctx, body) = (ctx.clone(), body.to_vec());
-        return tokio::task::spawn_blocking(move || {
-            match serde_json::from_slice::<Vec<Value>>(&body) {
+        let (batch_ctx, body) = (ctx.clone(), body.to_vec());
+        return ctx
+            .spawn_blocking(move || match serde_json::from_slice::<Vec<Value>>(&body) {
                 Ok(batch) => Reply {
                     status: 200,
-                    body: Some(to_compact(&Value::Array(handle_batch(&ctx, &batch)))),
+                    body: Some(to_compact(&Value::Array(handle_batch(&batch_ctx, &batch)))),
                 },
                 Err(e) => parse_error(e),
-            }
-        })
-        .await
-        .unwrap_or_else(|e| {
-            tracing::error!(target: "rpc", "RPC batch failed: {e}");
-            body_error(RpcError::new(INTERNAL_ERROR, "RPC handler failed"))
-        });
+            })
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(target: "rpc", "RPC batch failed: {e}");
+                body_error(RpcError::new(INTERNAL_ERROR, "RPC handler failed"))
+            });
     }
     let request: Value = match serde_json::from_slice(body) {
         Ok(request) => request,

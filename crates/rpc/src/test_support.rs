@@ -249,6 +249,7 @@ pub fn context(chain: Arc<FakeChain>, wallet: Option<Arc<dyn Wallet>>) -> RpcCon
         echo_ipc: Arc::new(|s: &str| Ok(s.to_string())),
         shutdown: Shutdown::default(),
         started: Instant::now(),
+        blocking_pool: None,
     }
 }
 

@@ -34,7 +34,7 @@ use kestrel_common::datadir::DEFAULT_WALLET;
 use kestrel_rpc::methods::EchoIpc;
 use kestrel_rpc::wallet_slot::WalletSlot;
 
-use crate::startup::WalletProvider;
+use crate::startup::{RpcHost, WalletProvider};
 
 /// This process's name in `-debug=ipc` lines.
 pub const NODE_PROCESS: &str = "kestrel-node";
@@ -225,6 +225,17 @@ impl WalletProvider for SpawnedWallet {
             let reply = echo.echo(message.as_bytes())?;
             Ok(String::from_utf8_lossy(&reply).into_owned())
         })
+    }
+
+    fn rpc_host(&self) -> Option<RpcHost> {
+        let event_loop = self.running.as_ref()?.event_loop.handle();
+        Some(Box::new(move |serve| {
+            event_loop.run_blocking(serve).unwrap_or_else(|| {
+                Err(anyhow::anyhow!(
+                    "the IPC event loop stopped before the RPC server did"
+                ))
+            })
+        }))
     }
 
     fn stop(&mut self, slot: &WalletSlot) -> anyhow::Result<()> {

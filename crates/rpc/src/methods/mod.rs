@@ -42,6 +42,26 @@ pub struct RpcContext {
     pub echo_ipc: EchoIpc,
     pub shutdown: Shutdown,
     pub started: Instant,
+    /// The runtime whose blocking pool runs the calls that may block;
+    /// `None`: the pool of the runtime the server runs on. A multiprocess
+    /// node serves HTTP on its IPC event loop but keeps RPC calls off that
+    /// loop's pool, which serves the wallet process's chain calls: a flood
+    /// of RPCs waiting on the wallet must not take every thread the wallet
+    /// waits for.
+    pub blocking_pool: Option<tokio::runtime::Handle>,
+}
+
+impl RpcContext {
+    /// Runs `call` on the blocking pool (see [`RpcContext::blocking_pool`]).
+    pub(crate) fn spawn_blocking<R: Send + 'static>(
+        &self,
+        call: impl FnOnce() -> R + Send + 'static,
+    ) -> tokio::task::JoinHandle<R> {
+        match &self.blocking_pool {
+            Some(pool) => pool.spawn_blocking(call),
+            None => tokio::task::spawn_blocking(call),
+        }
+    }
 }
 
 pub(crate) struct Param {
@@ -237,8 +257,8 @@ pub async fn dispatch_async(
             return call(access, params).await;
         }
     }
-    let ctx = ctx.clone();
-    tokio::task::spawn_blocking(move || run_blocking(method, &ctx, params))
+    let call_ctx = ctx.clone();
+    ctx.spawn_blocking(move || run_blocking(method, &call_ctx, params))
         .await
         .unwrap_or_else(|e| {
             tracing::error!(target: "rpc", "RPC handler failed: {e}");
