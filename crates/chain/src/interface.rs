@@ -68,6 +68,11 @@ impl Chain for ChainState {
         Ok(FEE_PER_KB)
     }
 
+    /// A constant: no lock.
+    fn fee_estimate_never_waits(&self) -> bool {
+        true
+    }
+
     fn register_notifications(
         &self,
         notifications: Arc<dyn ChainNotifications>,

@@ -105,6 +105,12 @@ pub trait Chain: Send + Sync {
     fn broadcast(&self, tx: &[u8]) -> Result<Hash256>;
     /// Fee rate in base units per 1000 bytes to use for a new transaction.
     fn estimate_fee_per_kb(&self) -> Result<Amount>;
+    /// True when `estimate_fee_per_kb` never waits on a lock or another
+    /// process: an IPC server may then answer it on its event loop instead
+    /// of a pool thread. False for a proxy.
+    fn fee_estimate_never_waits(&self) -> bool {
+        false
+    }
     /// Subscribe to chain events. The subscription lasts until the returned
     /// handle is dropped (across IPC the notifications object is passed as a
     /// capability and the node calls back into the wallet).

@@ -221,6 +221,7 @@ impl chain::Server for ChainServer {
     ) -> capnp::Result<()> {
         let chain = self.chain.clone();
         serve_on_pool!(
+            in_place_if self.chain.fee_estimate_never_waits();
             self,
             "estimateFee",
             params,

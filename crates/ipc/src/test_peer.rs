@@ -3,6 +3,7 @@
 //! and the `kestrel-ipc-testpeer` process serve, and the wallet loader the
 //! test peer offers.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -52,6 +53,7 @@ pub struct TestChain {
     hold: Mutex<bool>,
     hold_changed: Condvar,
     broadcast_started: Condvar,
+    fee_estimates: AtomicUsize,
 }
 
 /// Block `height` of a [`TestChain`].
@@ -97,6 +99,11 @@ impl TestChain {
 
     pub fn subscriber_count(&self) -> usize {
         self.subscribers.lock().unwrap().len()
+    }
+
+    /// How many times `estimate_fee_per_kb` was called.
+    pub fn fee_estimates(&self) -> usize {
+        self.fee_estimates.load(Ordering::SeqCst)
     }
 
     /// The transactions broadcast so far, in order.
@@ -178,7 +185,12 @@ impl Chain for TestChain {
     }
 
     fn estimate_fee_per_kb(&self) -> Result<Amount> {
+        self.fee_estimates.fetch_add(1, Ordering::SeqCst);
         Ok(1000)
+    }
+
+    fn fee_estimate_never_waits(&self) -> bool {
+        true
     }
 
     fn register_notifications(
@@ -289,6 +301,8 @@ impl Wallet for TestWallet {
                 message: "amount must be positive".into(),
             });
         }
+        // As the wallet does: the fee rate first, then the broadcast.
+        self.chain.estimate_fee_per_kb()?;
         let mut tx = address.as_bytes().to_vec();
         tx.extend_from_slice(&amount.to_le_bytes());
         self.chain.broadcast(&tx)

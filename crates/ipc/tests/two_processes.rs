@@ -620,3 +620,39 @@ fn wallet_reads_are_answered_while_every_pool_thread_waits_on_the_chain() {
     let address = within_deadline("the queued call", move || queued.join().unwrap());
     assert_eq!(address, Ok("busy-address-1".to_string()));
 }
+
+#[test]
+fn a_fee_estimate_is_answered_while_every_pool_thread_waits_in_broadcast() {
+    const POOL: usize = 2;
+    let event_loop = EventLoop::with_blocking_threads("test-node", POOL).unwrap();
+    let (_child, _connection, chain, wallet) = spawn_with_wallet(&event_loop, "fees");
+    let send = |address: String| {
+        let wallet = wallet.clone();
+        thread::spawn(move || wallet.send_to_address(&address, COIN))
+    };
+
+    // Every pool thread of this (the node's) side waits in a held broadcast.
+    chain.set_hold(true);
+    let mut sends: Vec<_> = (0..POOL).map(|i| send(format!("held-{i}"))).collect();
+    eventually("every pool thread to wait in broadcast", || {
+        chain.broadcasts().len() == POOL
+    });
+
+    // One more send: its fee estimate is answered on the loop; its
+    // broadcast waits for a pool thread.
+    sends.push(send("queued".into()));
+    eventually("the next send's fee estimate", || {
+        chain.fee_estimates() == POOL + 1
+    });
+    assert_eq!(
+        chain.broadcasts().len(),
+        POOL,
+        "a broadcast ran while every pool thread was busy: the pool was not saturated"
+    );
+
+    chain.set_hold(false);
+    for send in sends {
+        assert!(send.join().unwrap().is_ok());
+    }
+    assert_eq!(chain.broadcasts().len(), POOL + 1);
+}
