@@ -113,7 +113,7 @@ pub const NODE_IPC_OPTIONS: &[OptionSpec] = &[
         "ipcspin",
         OptionKind::Value,
         "<us>",
-        "Microseconds the IPC event loop keeps polling its sockets before it sleeps (default: 50; 0: sleep at once): a reply that comes meanwhile needs no CPU woken up, for a little CPU after each call",
+        "Microseconds the IPC event loop keeps polling its sockets before it sleeps (default: 50; 0: sleep at once; never when the process may run on one CPU only): a reply that comes meanwhile needs no CPU woken up, for a little CPU after each call",
     ),
     command_line_opt(
             "ipcfd",
@@ -147,7 +147,7 @@ pub const WALLET_PROCESS_OPTIONS: &[OptionSpec] = &[
         "ipcspin",
         OptionKind::Value,
         "<us>",
-        "Microseconds the IPC event loop keeps polling its sockets before it sleeps (default: 50; 0: sleep at once): a reply that comes meanwhile needs no CPU woken up, for a little CPU after each call",
+        "Microseconds the IPC event loop keeps polling its sockets before it sleeps (default: 50; 0: sleep at once; never when the process may run on one CPU only): a reply that comes meanwhile needs no CPU woken up, for a little CPU after each call",
     ),
 ];
 

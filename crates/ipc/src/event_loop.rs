@@ -98,7 +98,7 @@ impl EventLoop {
 
     /// Like [`EventLoop::start`] with `options`.
     pub fn with_options(process_name: &str, options: LoopOptions) -> Result<Self, IpcError> {
-        let spin = options.spin_before_park;
+        let spin = crate::spin::effective(options.spin_before_park, crate::spin::available_cpus());
         let mut builder = tokio::runtime::Builder::new_current_thread();
         builder
             .enable_all()

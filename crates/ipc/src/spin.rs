@@ -22,6 +22,23 @@ thread_local! {
     static WATCH: RefCell<Option<OwnedFd>> = const { RefCell::new(None) };
 }
 
+/// The poll a loop asked for `requested` runs, on a process that may run
+/// on `cpus` CPUs: none on one CPU (pinned, or a one-CPU machine), where
+/// the poll only takes the time the peer needs to answer (`bench rpc`
+/// pinned: `getbalance` 2.5x `kestreld` with it, 1.35x without).
+pub(crate) fn effective(requested: Duration, cpus: usize) -> Duration {
+    if cpus > 1 {
+        requested
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// The CPUs this process may run on (its affinity and CPU quota).
+pub(crate) fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Makes this thread (an event loop's) spin for up to `limit` before it
 /// parks. A zero `limit` turns spinning off.
 pub(crate) fn enable(limit: Duration) -> std::io::Result<()> {
@@ -76,6 +93,13 @@ mod tests {
     use std::os::unix::net::UnixStream;
 
     use super::*;
+
+    #[test]
+    fn one_cpu_gets_no_poll() {
+        let asked = Duration::from_micros(50);
+        assert_eq!(effective(asked, 1), Duration::ZERO);
+        assert_eq!(effective(asked, 2), asked);
+    }
 
     #[test]
     fn the_poll_ends_when_a_watched_socket_is_readable_or_at_its_limit() {
