@@ -20,6 +20,8 @@ pub(crate) enum Side {
 #[derive(Clone)]
 pub(crate) struct CallLog {
     process: Arc<str>,
+    /// Read once: `getpid` is a system call per line otherwise.
+    pid: u32,
     interface: &'static str,
     side: Side,
 }
@@ -28,6 +30,7 @@ impl CallLog {
     pub(crate) fn new(process: Arc<str>, interface: &'static str, side: Side) -> Self {
         Self {
             process,
+            pid: std::process::id(),
             interface,
             side,
         }
@@ -55,7 +58,7 @@ impl CallLog {
                 target: LOG_TARGET,
                 "{} pid={} {side} {}.{method} {what} {:?}",
                 self.process,
-                std::process::id(),
+                self.pid,
                 self.interface,
                 text,
             );
