@@ -54,7 +54,7 @@ enum Bench {
     /// capnp-rpc, kestrel-ipc (debug off/on), in-process; free and pinned.
     Ipc,
     /// Wallet RPC latency (getbalance, sendtoaddress) of kestrel-node as a
-    /// ratio to kestreld, both started by the same run.
+    /// ratio to kestreld, both started by the same run; free and pinned.
     Rpc,
     /// Wall time of the shared functional suite per build (the median of
     /// several runs: one run is about a second, mostly noise), and the

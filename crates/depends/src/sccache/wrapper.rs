@@ -6,8 +6,9 @@
 //! are the same, and sccache 0.19 hashes every rustc argument as it is. So
 //! with that flag a registry crate compiled in one checkout never hits from
 //! another. For a compile that sees no path below the checkout (its
-//! directory, `CARGO_MANIFEST_DIR` and `OUT_DIR` are elsewhere: a registry
-//! crate without a build script) the flag matches nothing and changes no
+//! directory, `CARGO_MANIFEST_DIR` and a non-empty `OUT_DIR` are elsewhere:
+//! a registry crate whose build script generates no code) the flag matches
+//! nothing and changes no
 //! byte rustc writes, so the wrapper leaves it out and the key is the same
 //! from every checkout. Every other compile keeps it.
 //!
@@ -73,6 +74,23 @@ pub fn checkout_independent_args(
     kept
 }
 
+/// The directories a compile may read files from by path: its working
+/// directory, its package's, and `OUT_DIR` when the build script left
+/// anything there. Cargo sets `OUT_DIR` for every package with a build
+/// script, but one that only prints `cargo:` lines leaves it empty, and
+/// nothing can be included from an empty directory.
+pub fn seen_paths(
+    cwd: Option<PathBuf>,
+    manifest_dir: Option<PathBuf>,
+    out_dir: Option<PathBuf>,
+) -> Vec<PathBuf> {
+    let out_dir = out_dir.filter(|dir| {
+        // Unreadable: assume it holds something.
+        std::fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_some())
+    });
+    [cwd, manifest_dir, out_dir].into_iter().flatten().collect()
+}
+
 /// The wrapper's entry point: `args` are what cargo gives a
 /// `RUSTC_WRAPPER` (rustc, then its arguments). Runs sccache in this
 /// process's place; returns an exit code only when it cannot.
@@ -92,14 +110,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         eprintln!("usage: {NAME} <rustc> [<rustc arguments>...]  (as cargo runs a RUSTC_WRAPPER)");
         return 2;
     };
-    let sees: Vec<PathBuf> = [
+    let sees = seen_paths(
         std::env::current_dir().ok(),
         std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
         std::env::var_os("OUT_DIR").map(PathBuf::from),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    );
     let args = checkout_independent_args(args.collect(), Path::new(&checkout), &sees);
     let error = Command::new(&sccache).arg(rustc).args(args).exec();
     eprintln!(
@@ -172,6 +187,15 @@ mod tests {
                 "{sees:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_empty_out_dir_is_not_seen() {
+        let out_dir = tempfile::tempdir().unwrap();
+        let seen = |dir: &Path| seen_paths(None, None, Some(dir.to_owned()));
+        assert!(seen(out_dir.path()).is_empty());
+        std::fs::write(out_dir.path().join("generated.rs"), "").unwrap();
+        assert_eq!(seen(out_dir.path()), vec![out_dir.path().to_owned()]);
     }
 
     #[test]
