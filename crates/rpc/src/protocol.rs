@@ -42,18 +42,20 @@ fn answer(version: Version, id: Value, outcome: Result<Value, RpcError>) -> Answ
     Answer { response, error }
 }
 
-/// One request object, read: how to answer it and what to call.
-struct Request<'a> {
+/// One request object, read: how to answer it.
+struct Request {
     version: Version,
     id: Value,
     /// A 2.0 request without an id: run, but not answered.
     notification: bool,
-    call: Result<(&'a str, &'a Value), RpcError>,
 }
 
-impl<'a> Request<'a> {
+/// What a request calls (method and parameters), or why it calls nothing.
+type Call<'a> = Result<(&'a str, &'a Value), RpcError>;
+
+impl Request {
     /// Reads `request`; a malformed one is answered at once.
-    fn read(request: &'a Value) -> Result<Request<'a>, Answer> {
+    fn read(request: &Value) -> Result<(Request, Call<'_>), Answer> {
         let Some(object) = request.as_object() else {
             return Err(answer(
                 Version::Legacy,
@@ -84,12 +86,12 @@ impl<'a> Request<'a> {
             )),
             _ => Err(RpcError::new(INVALID_REQUEST, "Method must be a string")),
         };
-        Ok(Request {
+        let request = Request {
             version,
             id,
             notification: version == Version::V2 && !object.contains_key("id"),
-            call,
-        })
+        };
+        Ok((request, call))
     }
 
     /// The answer to the call's `outcome`; `None` for a notification.
@@ -104,13 +106,13 @@ impl<'a> Request<'a> {
 /// Handles a single request from the server's task: a remote wallet's
 /// call is awaited there (see [`dispatch_async`]).
 async fn handle_single(ctx: &Arc<RpcContext>, request: &Value) -> Option<Answer> {
-    let request = match Request::read(request) {
-        Ok(request) => request,
+    let (request, call) = match Request::read(request) {
+        Ok(read) => read,
         Err(malformed) => return Some(malformed),
     };
-    let outcome = match request.call {
+    let outcome = match call {
         Ok((method, params)) => dispatch_async(ctx, method, params).await,
-        Err(ref e) => Err(e.clone()),
+        Err(e) => Err(e),
     };
     request.answer(outcome)
 }
@@ -121,12 +123,8 @@ fn handle_batch(ctx: &RpcContext, batch: &[Value]) -> Vec<Value> {
     batch
         .iter()
         .filter_map(|request| match Request::read(request) {
-            Ok(request) => {
-                let outcome = match request.call {
-                    Ok((method, params)) => dispatch(ctx, method, params),
-                    Err(ref e) => Err(e.clone()),
-                };
-                request.answer(outcome)
+            Ok((request, call)) => {
+                request.answer(call.and_then(|(method, params)| dispatch(ctx, method, params)))
             }
             Err(malformed) => Some(malformed),
         })

@@ -8,9 +8,9 @@
 //! another. For a compile that sees no path below the checkout (its
 //! directory, `CARGO_MANIFEST_DIR` and a non-empty `OUT_DIR` are elsewhere:
 //! a registry crate whose build script generates no code) the flag matches
-//! nothing and changes no
-//! byte rustc writes, so the wrapper leaves it out and the key is the same
-//! from every checkout. Every other compile keeps it.
+//! nothing and changes no byte rustc writes, so the wrapper leaves it out
+//! and the key is the same from every checkout. Every other compile keeps
+//! it.
 //!
 //! cargo runs one program as `RUSTC_WRAPPER`, without arguments, so the
 //! wrapper's settings come in two variables that [`super::Server::cargo_env`]
