@@ -347,6 +347,17 @@ mod tests {
 
         release.send(()).unwrap();
         runtime.block_on(busy).unwrap().unwrap();
+        // The call that timed out above is still queued on the pool: once
+        // the pool is free it syncs. Wait for it, or the next call may find
+        // the notifications still pending and sync a second time.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while *chain.syncs.lock().unwrap() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the queued sync never ran"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let balance = answer("getbalance", 5_000).expect("getbalance after the pool freed");
         assert_eq!(to_compact(&balance.unwrap()), "3.00000000");
         assert_eq!(*chain.syncs.lock().unwrap(), 1);
