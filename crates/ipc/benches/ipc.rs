@@ -225,7 +225,7 @@ fn us(d: Duration) -> f64 {
 }
 
 fn run_suite(name: &str) -> anyhow::Result<()> {
-    let log_filter = install_log_sink()?;
+    let log_filter = install_log_sink("off")?;
     println!(
         "\n== IPC Echo of {} bytes, processes {name} ==",
         MESSAGE.len()
@@ -330,18 +330,21 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `-debug=ipc` in this process: off until a run turns it on; the text goes
-/// to /dev/null so the figure is the cost of producing it.
-fn install_log_sink() -> anyhow::Result<reload::Handle<EnvFilter, tracing_subscriber::Registry>> {
-    let (filter, handle) = reload::Layer::new(EnvFilter::new("off"));
+/// `-debug=ipc` in this process, as `directives` say until the handle
+/// changes them; lines are written as the node writes them, to /dev/null,
+/// so the figure is the cost of producing them.
+fn install_log_sink(
+    directives: &str,
+) -> anyhow::Result<reload::Handle<EnvFilter, tracing_subscriber::Registry>> {
+    let (filter, handle) = reload::Layer::new(EnvFilter::new(directives));
     let sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
     tracing_subscriber::registry()
         .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(sink)),
-        )
+        .with(kestrel_common::logging::line_layer(
+            Arc::new(sink),
+            false,
+            true,
+        ))
         .try_init()?;
     Ok(handle)
 }
@@ -758,12 +761,7 @@ fn run_child(role: &str, fd: i32, debug: bool, spin: Duration) -> anyhow::Result
         }
         "ours" => {
             if debug {
-                let sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
-                tracing_subscriber::fmt()
-                    .with_env_filter(EnvFilter::new("ipc=debug"))
-                    .with_ansi(false)
-                    .with_writer(std::sync::Mutex::new(sink))
-                    .init();
+                install_log_sink("ipc=debug")?;
             }
             let event_loop =
                 EventLoop::with_options("kestrel-ipc-bench-child", LoopOptions::spinning(spin))?;

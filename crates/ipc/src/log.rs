@@ -3,11 +3,16 @@
 //! formatted: callers hand over a message reader (a few pointers, built
 //! either way) and the text is produced only when the target is enabled.
 
-use std::fmt::Debug;
+mod text;
+
 use std::sync::Arc;
 
-/// The tracing target of IPC logging (`-debug=ipc` enables it at debug level).
-pub const LOG_TARGET: &str = "ipc";
+use capnp::dynamic_value;
+
+/// The tracing target of IPC logging (`-debug=ipc` enables it at debug
+/// level). Its lines are escape-free (see `text`), which is why the log
+/// writes them unsanitized.
+pub const LOG_TARGET: &str = kestrel_common::logging::IPC_TARGET;
 
 /// Which end of a call is logging.
 #[derive(Clone, Copy, Debug)]
@@ -19,20 +24,20 @@ pub(crate) enum Side {
 /// Logs the calls of one interface in one process.
 #[derive(Clone)]
 pub(crate) struct CallLog {
-    process: Arc<str>,
-    /// Read once: `getpid` is a system call per line otherwise.
-    pid: u32,
-    interface: &'static str,
-    side: Side,
+    /// `<process> pid=<pid> <side> <interface>`, formatted once: the start
+    /// of every line, the same for all of them.
+    caller: Arc<str>,
 }
 
 impl CallLog {
     pub(crate) fn new(process: Arc<str>, interface: &'static str, side: Side) -> Self {
+        let side = match side {
+            Side::Client => "client",
+            Side::Server => "server",
+        };
+        let pid = std::process::id();
         Self {
-            process,
-            pid: std::process::id(),
-            interface,
-            side,
+            caller: format!("{process} pid={pid} {side} {interface}").into(),
         }
     }
 
@@ -40,28 +45,19 @@ impl CallLog {
         tracing::enabled!(target: LOG_TARGET, tracing::Level::DEBUG)
     }
 
-    pub(crate) fn request<D: Debug>(&self, method: &str, text: D) {
-        self.write(method, "request", text);
+    pub(crate) fn request<'r>(&self, method: &str, message: impl Into<dynamic_value::Reader<'r>>) {
+        self.write(method, "request", message.into());
     }
 
-    pub(crate) fn response<D: Debug>(&self, method: &str, text: D) {
-        self.write(method, "response", text);
+    pub(crate) fn response<'r>(&self, method: &str, message: impl Into<dynamic_value::Reader<'r>>) {
+        self.write(method, "response", message.into());
     }
 
-    fn write<D: Debug>(&self, method: &str, what: &str, text: D) {
+    fn write(&self, method: &str, what: &str, message: dynamic_value::Reader<'_>) {
         if Self::enabled() {
-            let side = match self.side {
-                Side::Client => "client",
-                Side::Server => "server",
-            };
-            tracing::debug!(
-                target: LOG_TARGET,
-                "{} pid={} {side} {}.{method} {what} {:?}",
-                self.process,
-                self.pid,
-                self.interface,
-                text,
-            );
+            let mut text = String::with_capacity(256);
+            text::write_text(message, &mut text);
+            tracing::debug!(target: LOG_TARGET, "{}.{method} {what} {text}", self.caller);
         }
     }
 }
