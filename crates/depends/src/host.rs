@@ -102,6 +102,33 @@ pub struct Compiler {
     pub args: Vec<String>,
 }
 
+/// What a package's objects end up in, which decides the flags taken from
+/// `cc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Libraries linked into Rust binaries: `cc`'s flags as they are
+    /// (position-independent, a section per function and datum so the
+    /// linker can drop what is unused).
+    Libraries,
+    /// The build machine's own tools (`native_*` packages), which nothing
+    /// links against: without [`LIBRARY_ONLY_FLAGS`], as Bitcoin Core's
+    /// depends builds its native packages (with them, `native_cmake` took
+    /// 5% longer than its bootstrap by hand).
+    Tools,
+}
+
+/// The flags `cc` adds that only a library linked into something else needs.
+pub const LIBRARY_ONLY_FLAGS: &[&str] = &["-fPIC", "-ffunction-sections", "-fdata-sections"];
+
+impl Output {
+    fn name(self) -> &'static str {
+        match self {
+            Output::Libraries => "libraries",
+            Output::Tools => "tools",
+        }
+    }
+}
+
 /// The C and C++ compilers for one triple.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compilers {
@@ -114,7 +141,11 @@ impl Compilers {
     /// Finds the compilers for `target` as seen from a build machine of
     /// `build_triple`. Does not run them: cross compilers that are not
     /// installed are still named (their toolchain files can be written).
-    pub fn detect(target: &str, build_triple: &str) -> Result<Compilers, HostError> {
+    pub fn detect(
+        target: &str,
+        build_triple: &str,
+        output: Output,
+    ) -> Result<Compilers, HostError> {
         let find = |cpp: bool| -> Result<Compiler, HostError> {
             let tool = cc::Build::new()
                 .cargo_metadata(false)
@@ -131,13 +162,17 @@ impl Compilers {
                     triple: target.to_owned(),
                     message: e.to_string(),
                 })?;
+            let args = tool
+                .args()
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .filter(|a| {
+                    output == Output::Libraries || !LIBRARY_ONLY_FLAGS.contains(&a.as_str())
+                })
+                .collect();
             Ok(Compiler {
                 path: tool.path().to_owned(),
-                args: tool
-                    .args()
-                    .iter()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .collect(),
+                args,
             })
         };
         Ok(Compilers {
@@ -256,8 +291,13 @@ impl IdentifiedCompilers {
     /// `cache_dir` when nothing that decides them changed: detection and
     /// `--version` run the compilers four times, which is most of a no-op
     /// `depends` run.
-    pub fn detect(target: &str, build: &str, cache_dir: &Path) -> Result<Self, HostError> {
-        let cache = cache_dir.join(format!("compilers-{target}.json"));
+    pub fn detect(
+        target: &str,
+        build: &str,
+        output: Output,
+        cache_dir: &Path,
+    ) -> Result<Self, HostError> {
+        let cache = cache_dir.join(format!("compilers-{target}-{}.json", output.name()));
         if let Some(entry) = std::fs::read(&cache)
             .ok()
             .and_then(|b| serde_json::from_slice::<CacheEntry>(&b).ok())
@@ -267,7 +307,7 @@ impl IdentifiedCompilers {
                 return Ok(entry.value);
             }
         }
-        let compilers = Compilers::detect(target, build)?;
+        let compilers = Compilers::detect(target, build, output)?;
         let identity = compilers.identity()?;
         let key = DetectionKey::new(target, build, &[&compilers.cc, &compilers.cxx]);
         let value = IdentifiedCompilers {
@@ -316,26 +356,63 @@ mod tests {
     fn detection_is_cached_and_keyed_by_the_compiler_file() {
         let dir = tempfile::tempdir().unwrap();
         let triple = "x86_64-unknown-linux-gnu";
-        let first = IdentifiedCompilers::detect(triple, triple, dir.path()).unwrap();
+        let first =
+            IdentifiedCompilers::detect(triple, triple, Output::Libraries, dir.path()).unwrap();
         assert!(first.identity.contains("cc: "), "{}", first.identity);
-        let cache = dir.path().join(format!("compilers-{triple}.json"));
+        let cache = dir
+            .path()
+            .join(format!("compilers-{triple}-libraries.json"));
         // A planted identity is served while the key matches ...
         let text = std::fs::read_to_string(&cache).unwrap();
         let planted = text.replace("cc: ", "cc (planted): ");
         std::fs::write(&cache, &planted).unwrap();
-        let second = IdentifiedCompilers::detect(triple, triple, dir.path()).unwrap();
+        let second =
+            IdentifiedCompilers::detect(triple, triple, Output::Libraries, dir.path()).unwrap();
         assert!(second.identity.contains("planted"));
         // ... and dropped when the compiler file's recorded size differs.
         let mut entry: serde_json::Value = serde_json::from_str(&planted).unwrap();
         entry["key"]["files"][0][1] = serde_json::json!(1);
         std::fs::write(&cache, entry.to_string()).unwrap();
-        let third = IdentifiedCompilers::detect(triple, triple, dir.path()).unwrap();
+        let third =
+            IdentifiedCompilers::detect(triple, triple, Output::Libraries, dir.path()).unwrap();
         assert_eq!(third, first);
     }
 
     #[test]
+    fn tools_are_compiled_without_the_flags_only_libraries_need() {
+        let triple = "x86_64-unknown-linux-gnu";
+        let libraries = Compilers::detect(triple, triple, Output::Libraries).unwrap();
+        let tools = Compilers::detect(triple, triple, Output::Tools).unwrap();
+        for (lib, tool) in [(&libraries.cc, &tools.cc), (&libraries.cxx, &tools.cxx)] {
+            assert_eq!(lib.path, tool.path);
+            for flag in LIBRARY_ONLY_FLAGS {
+                assert!(lib.args.iter().any(|a| a == flag), "{:?}", lib.args);
+                assert!(!tool.args.iter().any(|a| a == flag), "{:?}", tool.args);
+            }
+            // What selects the target and the optimization stays.
+            for flag in ["-m64", "-O2"] {
+                assert!(tool.args.iter().any(|a| a == flag), "{:?}", tool.args);
+            }
+        }
+        // Separate cache entries: a tool's build id names its own flags.
+        let dir = tempfile::tempdir().unwrap();
+        let detect = |output| IdentifiedCompilers::detect(triple, triple, output, dir.path());
+        let (lib_id, tool_id) = (
+            detect(Output::Libraries).unwrap(),
+            detect(Output::Tools).unwrap(),
+        );
+        assert_ne!(lib_id.identity, tool_id.identity);
+        assert_eq!(detect(Output::Tools).unwrap(), tool_id);
+    }
+
+    #[test]
     fn cross_compilers_use_the_gnu_prefix() {
-        let c = Compilers::detect("aarch64-unknown-linux-gnu", "x86_64-unknown-linux-gnu").unwrap();
+        let c = Compilers::detect(
+            "aarch64-unknown-linux-gnu",
+            "x86_64-unknown-linux-gnu",
+            Output::Libraries,
+        )
+        .unwrap();
         let name =
             c.cc.path
                 .file_name()

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use crate::build_order;
 use crate::builder::{self, BuildEnv};
 use crate::fetch::{self, FetchConfig, FetchEvent, SourceSpec};
-use crate::host::{Compilers, Host, IdentifiedCompilers};
+use crate::host::{Compilers, Host, IdentifiedCompilers, Output};
 use crate::install::{self, InstalledPackage, Manifest};
 use crate::lock::TreeLock;
 use crate::mirror::Mirrors;
@@ -155,9 +155,12 @@ impl Depends {
     /// identity; host compilers only if a package needs them).
     pub fn plan(&self) -> Result<Vec<PlannedPackage>> {
         let packages = self.packages()?;
-        let native_identity = self.identified(&self.config.build_triple)?.identity;
+        let native_identity = self
+            .identified(&self.config.build_triple, Output::Tools)?
+            .identity;
         let host_identity = if packages.iter().any(|r| !r.spec.native) {
-            self.identified(&self.config.host)?.identity
+            self.identified(&self.config.host, Output::Libraries)?
+                .identity
         } else {
             String::new()
         };
@@ -179,24 +182,35 @@ impl Depends {
         Ok(plan::with_ids(&packages, &identity))
     }
 
-    fn identified(&self, triple: &str) -> Result<IdentifiedCompilers> {
+    fn identified(&self, triple: &str, output: Output) -> Result<IdentifiedCompilers> {
         let cache_dir = self.config.depends_dir().join("work");
         Ok(IdentifiedCompilers::detect(
             triple,
             &self.config.build_triple,
+            output,
             &cache_dir,
         )?)
     }
 
     fn host_compilers(&self) -> Result<Compilers> {
         if self.config.host == self.config.build_triple {
-            return Ok(self.identified(&self.config.host)?.compilers);
+            return Ok(self
+                .identified(&self.config.host, Output::Libraries)?
+                .compilers);
         }
         // Cross compilers are named, not run: they need not be installed.
         Ok(Compilers::detect(
             &self.config.host,
             &self.config.build_triple,
+            Output::Libraries,
         )?)
+    }
+
+    /// The build machine's compilers for its own tools (`native_*`).
+    fn native_compilers(&self) -> Result<Compilers> {
+        Ok(self
+            .identified(&self.config.build_triple, Output::Tools)?
+            .compilers)
     }
 
     /// `cargo xtask depends`: bring `depends/<host>/` up to date.
@@ -484,7 +498,7 @@ impl Depends {
         archive: &Path,
         budget: &JobBudget,
     ) -> Result<()> {
-        let native = Compilers::detect(&self.config.build_triple, &self.config.build_triple)?;
+        let native = self.native_compilers()?;
         let host = self.host_compilers()?;
         let cmake_toolchain = |native_package: bool, deps_prefix: &Path| {
             self.cmake_toolchain(native_package, deps_prefix)
@@ -510,9 +524,7 @@ impl Depends {
     /// `deps_prefix`, where the package's dependencies are unpacked.
     fn cmake_toolchain(&self, native_package: bool, deps_prefix: &Path) -> Result<String> {
         let (host, compilers) = if native_package {
-            let compilers =
-                Compilers::detect(&self.config.build_triple, &self.config.build_triple)?;
-            (self.build_machine.spec.clone(), compilers)
+            (self.build_machine.spec.clone(), self.native_compilers()?)
         } else {
             (self.host.spec.clone(), self.host_compilers()?)
         };

@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kestrel_depends::host::Compilers;
+use kestrel_depends::host::{Compilers, Output};
 use kestrel_depends::progress::Progress;
 use kestrel_depends::toolchain_files::{capnp_path, cmake_path, CARGO_FILE, CMAKE_FILE};
 use kestrel_depends::{Config, Depends};
@@ -121,7 +121,7 @@ fn native_project_finds_detected_compilers_and_depends_capnp() {
         .lines()
         .filter_map(|l| l.strip_prefix("-- probe: ")?.split_once('='))
         .collect();
-    let detected = Compilers::detect(&triple, &triple).unwrap();
+    let detected = Compilers::detect(&triple, &triple, Output::Libraries).unwrap();
     assert_eq!(
         canonical(probed["CMAKE_C_COMPILER"]),
         resolved(&detected.cc.path)
