@@ -293,6 +293,12 @@ struct CacheEntry {
 }
 
 impl IdentifiedCompilers {
+    /// Where [`IdentifiedCompilers::detect`] remembers `target`'s compilers
+    /// for `output` in `cache_dir`.
+    pub fn cache_path(cache_dir: &Path, target: &str, output: Output) -> PathBuf {
+        cache_dir.join(format!("compilers-{target}-{}.json", output.name()))
+    }
+
     /// [`Compilers::detect`] plus [`Compilers::identity`], answered from
     /// `cache_dir` when nothing that decides them changed: detection and
     /// `--version` run the compilers four times, which is most of a no-op
@@ -303,7 +309,7 @@ impl IdentifiedCompilers {
         output: Output,
         cache_dir: &Path,
     ) -> Result<Self, HostError> {
-        let cache = cache_dir.join(format!("compilers-{target}-{}.json", output.name()));
+        let cache = Self::cache_path(cache_dir, target, output);
         if let Some(entry) = std::fs::read(&cache)
             .ok()
             .and_then(|b| serde_json::from_slice::<CacheEntry>(&b).ok())

@@ -155,9 +155,7 @@ impl Depends {
     /// identity; host compilers only if a package needs them).
     pub fn plan(&self) -> Result<Vec<PlannedPackage>> {
         let packages = self.packages()?;
-        let native_identity = self
-            .identified(&self.config.build_triple, Output::Tools)?
-            .identity;
+        let native_identity = self.native_compilers()?.identity;
         let host_identity = if packages.iter().any(|r| !r.spec.native) {
             self.identified(&self.config.host, Output::Libraries)?
                 .identity
@@ -207,10 +205,8 @@ impl Depends {
     }
 
     /// The build machine's compilers for its own tools (`native_*`).
-    fn native_compilers(&self) -> Result<Compilers> {
-        Ok(self
-            .identified(&self.config.build_triple, Output::Tools)?
-            .compilers)
+    fn native_compilers(&self) -> Result<IdentifiedCompilers> {
+        self.identified(&self.config.build_triple, Output::Tools)
     }
 
     /// `cargo xtask depends`: bring `depends/<host>/` up to date.
@@ -498,7 +494,7 @@ impl Depends {
         archive: &Path,
         budget: &JobBudget,
     ) -> Result<()> {
-        let native = self.native_compilers()?;
+        let native = self.native_compilers()?.compilers;
         let host = self.host_compilers()?;
         let cmake_toolchain = |native_package: bool, deps_prefix: &Path| {
             self.cmake_toolchain(native_package, deps_prefix)
@@ -524,7 +520,10 @@ impl Depends {
     /// `deps_prefix`, where the package's dependencies are unpacked.
     fn cmake_toolchain(&self, native_package: bool, deps_prefix: &Path) -> Result<String> {
         let (host, compilers) = if native_package {
-            (self.build_machine.spec.clone(), self.native_compilers()?)
+            (
+                self.build_machine.spec.clone(),
+                self.native_compilers()?.compilers,
+            )
         } else {
             (self.host.spec.clone(), self.host_compilers()?)
         };

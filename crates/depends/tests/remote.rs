@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use child::{in_child, rerun_in_child};
+use kestrel_depends::host::{IdentifiedCompilers, Output};
 use kestrel_depends::pipeline::RunReport;
 use kestrel_depends::progress::Progress;
 use kestrel_depends::remote::layout::{self, BuildManifest};
@@ -347,9 +348,9 @@ fn another_host_compiler_identity_or_recipe_does_not_hit() {
 
     let compiler = checkout();
     compiler.depends().plan().unwrap();
-    let cache = compiler
-        .root()
-        .join(format!("depends/work/compilers-{HOST}.json"));
+    // `alpha` is native: built with the build machine's tool compilers.
+    let work = compiler.root().join("depends/work");
+    let cache = IdentifiedCompilers::cache_path(&work, HOST, Output::Tools);
     let text = fs::read_to_string(&cache).unwrap();
     assert!(text.contains("cc: "), "{text}");
     fs::write(&cache, text.replace("cc: ", "cc (another build): ")).unwrap();
