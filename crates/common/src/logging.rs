@@ -129,14 +129,15 @@ pub fn init(config: &LogConfig, datadir: &DataDir) -> anyhow::Result<()> {
 
 fn subscriber(config: &LogConfig, file: Arc<File>) -> impl Subscriber + Send + Sync {
     let directives = config.debug.filter_directives();
-    let to_file = split_by_target(&directives, file, false);
-    let console_ansi = std::io::stdout().is_terminal();
-    let to_console = config
-        .print_to_console
-        .then(|| split_by_target(&directives, std::io::stdout, console_ansi));
-    tracing_subscriber::registry()
-        .with(to_file)
-        .with(to_console)
+    let mut destinations = vec![split_by_target(&directives, file, false).boxed()];
+    if config.print_to_console {
+        let ansi = std::io::stdout().is_terminal();
+        destinations.push(split_by_target(&directives, std::io::stdout, ansi).boxed());
+    }
+    // A Vec, not an `Option` layer: a `None` layer says yes to every
+    // `enabled!` in front of per-layer filters, and kestrel-ipc would then
+    // format every message's text only for the filter to drop the line.
+    tracing_subscriber::registry().with(destinations)
 }
 
 /// One destination's layers: `-debug=ipc` lines through [`line_layer`] for
@@ -250,5 +251,30 @@ mod tests {
         assert!(!log.contains("ipc line"), "{log}");
         assert!(log.contains("other line"), "{log}");
         assert!(logged(DebugLog::All).contains("ipc line"));
+    }
+
+    /// kestrel-ipc formats a message's text only when this says yes: with
+    /// the category off it must say no, or every call pays for text that
+    /// is thrown away.
+    #[test]
+    fn the_ipc_target_is_disabled_unless_its_category_is_on() {
+        let enabled = |debug: DebugLog, print_to_console: bool| {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            let config = LogConfig {
+                print_to_console,
+                debug,
+            };
+            let handle = Arc::new(file.reopen().unwrap());
+            tracing::subscriber::with_default(
+                subscriber(&config, handle),
+                || tracing::enabled!(target: IPC_TARGET, tracing::Level::DEBUG),
+            )
+        };
+        for console in [false, true] {
+            assert!(!enabled(DebugLog::None, console), "console {console}");
+            assert!(!enabled(DebugLog::Categories(vec!["rpc".into()]), console));
+            assert!(enabled(DebugLog::Categories(vec!["ipc".into()]), console));
+            assert!(enabled(DebugLog::All, console));
+        }
     }
 }
