@@ -127,7 +127,9 @@ pub fn init(config: &LogConfig, datadir: &DataDir) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("Cannot install the logger: {e}"))
 }
 
-fn subscriber(config: &LogConfig, file: Arc<File>) -> impl Subscriber + Send + Sync {
+/// The subscriber [`init`] installs, writing to `file` (`bench ipc`'s
+/// children log through it, so the bench pays what a node pays).
+pub fn subscriber(config: &LogConfig, file: Arc<File>) -> impl Subscriber + Send + Sync {
     let directives = config.debug.filter_directives();
     let mut destinations = vec![split_by_target(&directives, file, false).boxed()];
     if config.print_to_console {

@@ -35,6 +35,7 @@ use capnp::capability::Rc;
 use capnp_rpc::rpc_twoparty_capnp::Side;
 use capnp_rpc::{twoparty, RpcSystem};
 use futures::stream::{FuturesUnordered, StreamExt};
+use kestrel_common::logging::{self, DebugLog, LogConfig};
 use kestrel_ipc::schema::echo_capnp::echo;
 use kestrel_ipc::test_peer::{readable_only_halves, socket_syscalls};
 use kestrel_ipc::{parse_ipcfd, serve_fd, spawn_process, EchoOnlyInit, EventLoop, LoopOptions};
@@ -760,9 +761,16 @@ fn run_child(role: &str, fd: i32, debug: bool, spin: Duration) -> anyhow::Result
             })
         }
         "ours" => {
-            if debug {
-                install_log_sink("ipc=debug")?;
-            }
+            let config = LogConfig {
+                print_to_console: false,
+                debug: if debug {
+                    DebugLog::Categories(vec!["ipc".into()])
+                } else {
+                    DebugLog::None
+                },
+            };
+            let sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+            tracing::subscriber::set_global_default(logging::subscriber(&config, Arc::new(sink)))?;
             let event_loop =
                 EventLoop::with_options("kestrel-ipc-bench-child", LoopOptions::spinning(spin))?;
             let connection = serve_fd(&event_loop.handle(), fd, Arc::new(EchoOnlyInit))?;

@@ -46,18 +46,20 @@ impl CallLog {
     }
 
     pub(crate) fn request<'r>(&self, method: &str, message: impl Into<dynamic_value::Reader<'r>>) {
-        self.write(method, "request", message.into());
+        if Self::enabled() {
+            self.write(method, "request", message.into());
+        }
     }
 
     pub(crate) fn response<'r>(&self, method: &str, message: impl Into<dynamic_value::Reader<'r>>) {
-        self.write(method, "response", message.into());
+        if Self::enabled() {
+            self.write(method, "response", message.into());
+        }
     }
 
     fn write(&self, method: &str, what: &str, message: dynamic_value::Reader<'_>) {
-        if Self::enabled() {
-            let mut text = String::with_capacity(256);
-            text::write_text(message, &mut text);
-            tracing::debug!(target: LOG_TARGET, "{}.{method} {what} {text}", self.caller);
-        }
+        let mut text = String::with_capacity(256);
+        text::write_text(message, &mut text);
+        tracing::debug!(target: LOG_TARGET, "{}.{method} {what} {text}", self.caller);
     }
 }
