@@ -11,7 +11,10 @@
 //! processes free, then once with this bench and both nodes (and their
 //! wallet processes) pinned to one core: on these VMs waking an idle vCPU
 //! costs more than a round trip, so the pinned figures are the ones that
-//! mean the same on every machine.
+//! mean the same on every machine. Beside latency it prints CPU per call:
+//! every thread of the node and of its child processes, from
+//! `/proc/<pid>/task/<tid>/schedstat`, over each method's calls (including
+//! the blocks mined between sends, which both nodes mine alike).
 //!
 //! `cargo bench --config depends/<host>/cargo-config.toml -p kestrel-node
 //! --features multiprocess --bench rpc_latency [-- --calls=N]`
@@ -64,6 +67,48 @@ impl Bench {
         self.call(method, params);
         started.elapsed()
     }
+
+    /// CPU time used so far by the node and its child processes (the
+    /// wallet process of `kestrel-node`), every thread.
+    fn cpu_time(&self) -> Duration {
+        let root = self.node.pid();
+        let mut pids = vec![root];
+        pids.extend(children_of(root));
+        pids.into_iter().map(cpu_time_of_process).sum()
+    }
+}
+
+/// Processes whose parent is `parent`, from `/proc/<pid>/stat`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let entries = std::fs::read_dir("/proc").expect("reading /proc");
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // `pid (comm) state ppid ...`: comm may hold spaces, so read
+            // after its closing parenthesis.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(parent)
+        })
+        .collect()
+}
+
+/// Time on CPU of every thread of `pid` (the first field of each thread's
+/// `schedstat`, in nanoseconds).
+fn cpu_time_of_process(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let nanos: u64 = tasks
+        .filter_map(|task| {
+            let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            schedstat.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum();
+    Duration::from_nanos(nanos)
 }
 
 impl Drop for Bench {
@@ -148,6 +193,7 @@ fn run(how: &str) {
     let payee = json!(PrivateKey::generate().unwrap().address().to_string());
 
     let mut samples = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+    let mut cpu = [[Duration::ZERO; 2]; 2];
     // (method, params, aim for kestrel-node / kestreld by the mean)
     let methods: [(&str, Vec<Value>, f64); 2] = [
         ("getbalance", vec![], 1.3),
@@ -158,6 +204,7 @@ fn run(how: &str) {
         for bench in benches {
             bench.call(method, params);
         }
+        let cpu_before = benches.map(Bench::cpu_time);
         for i in 0..calls {
             for (b, bench) in benches.iter().enumerate() {
                 samples[m][b].push(bench.timed(method, params));
@@ -166,23 +213,27 @@ fn run(how: &str) {
                 }
             }
         }
+        for (b, bench) in benches.iter().enumerate() {
+            cpu[m][b] = (bench.cpu_time() - cpu_before[b]) / calls as u32;
+        }
     }
 
     println!("\nwallet RPC latency, {how}, {calls} sequential calls per method and node (us)");
     println!(
-        "{:<14} {:<13} {:>9} {:>9} {:>9}",
-        "method", "node", "mean", "p50", "p99"
+        "{:<14} {:<13} {:>9} {:>9} {:>9} {:>9}",
+        "method", "node", "mean", "p50", "p99", "cpu/call"
     );
     let mut all_met = true;
     for (m, (method, _, aim)) in methods.iter().enumerate() {
         let stats: Vec<Stats> = samples[m].iter().cloned().map(Stats::of).collect();
-        for (bench, s) in benches.iter().zip(&stats) {
+        for ((bench, s), cpu) in benches.iter().zip(&stats).zip(cpu[m]) {
             println!(
-                "{method:<14} {:<13} {:>9.1} {:>9.1} {:>9.1}",
+                "{method:<14} {:<13} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
                 bench.name,
                 micros(s.mean),
                 micros(s.p50),
-                micros(s.p99)
+                micros(s.p99),
+                micros(cpu)
             );
         }
         let (base, ours) = (&stats[0], &stats[1]);
@@ -190,9 +241,10 @@ fn run(how: &str) {
         let met = mean <= *aim;
         all_met &= met;
         println!(
-            "{method:<14} kestrel-node / kestreld: mean {mean:.2}x, p50 {:.2}x, p99 {:.2}x (aim: mean <= {aim}x: {})",
+            "{method:<14} kestrel-node / kestreld: mean {mean:.2}x, p50 {:.2}x, p99 {:.2}x, cpu/call {:.2}x (aim: mean <= {aim}x: {})",
             ratio(ours.p50, base.p50),
             ratio(ours.p99, base.p99),
+            ratio(cpu[m][1], cpu[m][0]),
             if met { "met" } else { "NOT met" }
         );
     }
