@@ -4,6 +4,7 @@
 
 use std::io;
 use std::path::Path;
+use std::time::Duration;
 
 pub use rustix::process::Signal;
 
@@ -115,6 +116,21 @@ pub fn mentioning(text: &str) -> Vec<ProcessInfo> {
         .collect()
 }
 
+/// Time on a CPU so far of every thread of `pid` (the first field of each
+/// thread's /proc/<pid>/task/<tid>/schedstat); zero if it is gone.
+pub fn cpu_time(pid: i32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let nanos: u64 = tasks
+        .filter_map(|task| {
+            let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            schedstat.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
 /// Sends `signal` (e.g. [`Signal::TERM`]) to `pid`.
 pub fn send_signal(pid: i32, signal: Signal) -> io::Result<()> {
     let target = rustix::process::Pid::from_raw(pid).ok_or_else(|| {
@@ -164,6 +180,24 @@ mod tests {
         send_signal(pid, Signal::KILL).unwrap();
         child.wait().unwrap();
         assert!(!info.is_running());
+    }
+
+    #[test]
+    fn cpu_time_counts_what_this_process_spends_and_nothing_of_a_gone_one() {
+        let this = std::process::id() as i32;
+        let before = cpu_time(this);
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_millis(50) {
+            std::hint::black_box(0u64);
+        }
+        let spent = cpu_time(this) - before;
+        // A busy 50 ms: on a CPU for most of it, never for longer.
+        assert!(spent >= Duration::from_millis(20), "{spent:?}");
+        assert!(spent < Duration::from_secs(5), "{spent:?}");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        assert_eq!(cpu_time(pid), Duration::ZERO);
     }
 
     #[test]

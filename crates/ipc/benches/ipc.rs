@@ -338,16 +338,19 @@ fn install_log_sink(
     directives: &str,
 ) -> anyhow::Result<reload::Handle<EnvFilter, tracing_subscriber::Registry>> {
     let (filter, handle) = reload::Layer::new(EnvFilter::new(directives));
-    let sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
     tracing_subscriber::registry()
         .with(filter)
-        .with(kestrel_common::logging::line_layer(
-            Arc::new(sink),
-            false,
-            true,
-        ))
+        .with(logging::line_layer(null_sink()?, false, true))
         .try_init()?;
     Ok(handle)
+}
+
+/// Where the bench's processes write their log lines: nowhere, so a figure
+/// is the cost of producing them.
+fn null_sink() -> std::io::Result<Arc<std::fs::File>> {
+    Ok(Arc::new(
+        std::fs::OpenOptions::new().write(true).open("/dev/null")?,
+    ))
 }
 
 /// Spawns this bench as a child serving `role` on its end of a socketpair.
@@ -769,8 +772,7 @@ fn run_child(role: &str, fd: i32, debug: bool, spin: Duration) -> anyhow::Result
                     DebugLog::None
                 },
             };
-            let sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
-            tracing::subscriber::set_global_default(logging::subscriber(&config, Arc::new(sink)))?;
+            tracing::subscriber::set_global_default(logging::subscriber(&config, null_sink()?))?;
             let event_loop =
                 EventLoop::with_options("kestrel-ipc-bench-child", LoopOptions::spinning(spin))?;
             let connection = serve_fd(&event_loop.handle(), fd, Arc::new(EchoOnlyInit))?;

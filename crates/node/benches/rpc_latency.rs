@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use kestrel_chain::PrivateKey;
 use kestrel_functional::node_process::NodeProcess;
+use kestrel_functional::process;
 use kestrel_rpc::client::RpcClient;
 use serde_json::{json, Value};
 
@@ -68,47 +69,16 @@ impl Bench {
         started.elapsed()
     }
 
-    /// CPU time used so far by the node and its child processes (the
-    /// wallet process of `kestrel-node`), every thread.
+    /// CPU time used so far by the node and its descendants (the wallet
+    /// process of `kestrel-node`), every thread.
     fn cpu_time(&self) -> Duration {
-        let root = self.node.pid();
-        let mut pids = vec![root];
-        pids.extend(children_of(root));
-        pids.into_iter().map(cpu_time_of_process).sum()
+        let root = self.node.pid() as i32;
+        let descendants = process::descendants(root).into_iter().map(|p| p.pid);
+        std::iter::once(root)
+            .chain(descendants)
+            .map(process::cpu_time)
+            .sum()
     }
-}
-
-/// Processes whose parent is `parent`, from `/proc/<pid>/stat`.
-fn children_of(parent: u32) -> Vec<u32> {
-    let entries = std::fs::read_dir("/proc").expect("reading /proc");
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            // `pid (comm) state ppid ...`: comm may hold spaces, so read
-            // after its closing parenthesis.
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
-                == Some(parent)
-        })
-        .collect()
-}
-
-/// Time on CPU of every thread of `pid` (the first field of each thread's
-/// `schedstat`, in nanoseconds).
-fn cpu_time_of_process(pid: u32) -> Duration {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Duration::ZERO;
-    };
-    let nanos: u64 = tasks
-        .filter_map(|task| {
-            let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-            schedstat.split_whitespace().next()?.parse::<u64>().ok()
-        })
-        .sum();
-    Duration::from_nanos(nanos)
 }
 
 impl Drop for Bench {
