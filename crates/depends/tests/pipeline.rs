@@ -433,6 +433,10 @@ fn a_cmake_package_builds_against_an_autotools_one_with_the_depends_cmake() {
 /// make got. With `meet`, it also waits (up to 60 s) for `meet`'s start
 /// marker before it ends: two such packages finish only if they run at
 /// once, and a run that builds them one after the other fails.
+///
+/// The start marker is written to a `.tmp` file and renamed: `date > f`
+/// creates `f` before `date` reads the clock, so a peer that saw a bare `f`
+/// could end before the time in it.
 fn add_timed_package(tree: &Tree, name: &str, markers: &Path, meet: Option<&str>) {
     let m = markers.display();
     let wait = meet
@@ -444,7 +448,7 @@ fn add_timed_package(tree: &Tree, name: &str, markers: &Path, meet: Option<&str>
         .unwrap_or_default();
     let makefile = format!(
         "all:\n\
-         \tdate +%s%N > {m}/{name}.start\n\
+         \tdate +%s%N > {m}/{name}.start.tmp && mv {m}/{name}.start.tmp {m}/{name}.start\n\
          \techo '$(MAKEFLAGS)' > {m}/{name}.makeflags\n\
          {wait}\
          \tdate +%s%N > {m}/{name}.end\n\
