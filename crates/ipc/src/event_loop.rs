@@ -5,7 +5,9 @@
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::Duration;
 
@@ -267,6 +269,25 @@ impl<T: 'static> LoopLocal<T> {
             "loop-local value used off the IPC event-loop thread"
         );
         &self.value
+    }
+
+    fn get_mut(&mut self) -> &mut T {
+        assert!(
+            self.owner.is_loop_thread(),
+            "loop-local value used off the IPC event-loop thread"
+        );
+        &mut self.value
+    }
+}
+
+/// A loop-local future (a call's, started on the loop thread) is polled
+/// where it lives: by a task on the loop thread that is not one of the
+/// `LocalSet`'s, such as the node's HTTP server's.
+impl<F: Future + Unpin + 'static> Future for LoopLocal<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        Pin::new(self.get_mut().get_mut()).poll(cx)
     }
 }
 

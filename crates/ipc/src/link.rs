@@ -7,6 +7,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::future::Either;
+
 use kestrel_interfaces::Result;
 
 use crate::event_loop::{EventLoopHandle, LoopLocal};
@@ -66,7 +68,10 @@ impl<C: 'static> ProxyCore<C> {
 
     /// Starts a call: `f` runs on the loop with this proxy and returns the
     /// call's future. The returned future is `Send` and may be awaited
-    /// anywhere, which lets one thread keep many calls in flight.
+    /// anywhere, which lets one thread keep many calls in flight. Started
+    /// on the loop thread itself (the node's HTTP side runs there), the
+    /// call is sent right away as by [`ProxyCore::start_on_loop`], and its
+    /// future must be awaited on that thread (it is [`LoopLocal`]).
     pub(crate) fn start<T, Fut>(
         self: &Arc<Self>,
         f: impl FnOnce(Arc<Self>) -> Fut + Send + 'static,
@@ -75,11 +80,15 @@ impl<C: 'static> ProxyCore<C> {
         T: Send + 'static,
         Fut: Future<Output = CallOutcome<T>> + 'static,
     {
+        if self.on_loop_thread() {
+            let call = Box::pin(self.start_on_loop(f));
+            return Either::Left(LoopLocal::new(call, &self.link.handle));
+        }
         let core = self.clone();
         let peer = self.link.peer.clone();
         let interface = self.interface;
         let reply = self.link.handle.run(move || f(core));
-        async move { settle(&peer, interface, reply.await) }
+        Either::Right(async move { settle(&peer, interface, reply.await) })
     }
 
     /// Starts a call from a task on the loop thread itself: the request is

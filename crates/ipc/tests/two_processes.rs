@@ -315,6 +315,51 @@ fn calls_from_the_loop_thread_are_answered_and_fail_on_disconnect() {
     assert!(matches!(after, Err(Error::Disconnected(..))), "{after:?}");
 }
 
+/// The node's HTTP handlers are tasks of the loop thread's runtime, not of
+/// its `LocalSet`: wallet calls they start are sent from right there and
+/// answered, one at a time and together, a send (which calls back into our
+/// chain) included; once the peer is gone they fail with `Disconnected`.
+#[test]
+fn async_calls_from_a_runtime_task_on_the_loop_thread_are_answered() {
+    let event_loop = EventLoop::start("test-node").unwrap();
+    let (child, connection, chain, wallet) = spawn_with_wallet(&event_loop, "handler");
+    for _ in 0..2 {
+        chain.connect_block();
+    }
+    let in_task = wallet.clone();
+    let on_loop = event_loop.handle();
+    let (balance, addresses, txid) = event_loop
+        .handle()
+        .run_blocking(move || async move {
+            tokio::spawn(async move {
+                assert!(on_loop.is_loop_thread());
+                let wallet = in_task.as_async().expect("a remote wallet is async");
+                let balance = wallet.get_balance().await;
+                let both = futures::future::join(wallet.get_new_address(), wallet.get_balance());
+                let txid = wallet.send_to_address("addr", COIN).await;
+                (balance, both.await, txid)
+            })
+            .await
+            .expect("the task ran")
+        })
+        .expect("the loop runs");
+    assert_eq!(balance.unwrap(), 2 * COIN);
+    assert_eq!(addresses.0.unwrap(), "handler-address-2");
+    assert_eq!(addresses.1.unwrap(), 2 * COIN);
+    assert_eq!(txid.unwrap(), txid_of(&chain.broadcasts()[0]));
+
+    child.kill();
+    assert!(connection.wait_closed(PROMPTLY).is_some());
+    let after = event_loop
+        .handle()
+        .run_blocking(move || async move {
+            tokio::spawn(async move { wallet.as_async().unwrap().get_balance().await }).await
+        })
+        .expect("the loop runs")
+        .expect("the task ran");
+    assert!(matches!(after, Err(Error::Disconnected(..))), "{after:?}");
+}
+
 #[test]
 fn killing_the_child_mid_call_fails_calls_and_reaps_it() {
     let event_loop = EventLoop::start("test-node").unwrap();
