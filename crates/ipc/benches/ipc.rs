@@ -6,7 +6,8 @@
 //! for readability only, as kestrel-ipc does; the baseline), ours
 //! (kestrel-ipc exactly as the node and wallet use it) called by a task on
 //! the event loop as the bare rows call (row 3) and by another thread as
-//! the node's RPC handlers call (row 3t: the hop to the loop and back), with
+//! sync code calls (row 3t: the hop to the loop and back) and by a task of
+//! the loop thread's runtime as `kestrel-node`'s HTTP handlers call (3h), with
 //! `-debug=ipc` on, with idle time between calls as a node's RPC handlers
 //! have it (bare too), and the same call in-process. Once with the
 //! processes free, once with both pinned to one core. Each row also gives,
@@ -272,6 +273,8 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
     print("3 kestrel-ipc, caller on the loop", &ours);
     let ours_thread = bench_ours(Caller::Thread, false, Duration::ZERO, no_spin)?;
     print("3t kestrel-ipc, sync caller thread", &ours_thread);
+    let ours_handler = bench_ours(Caller::Handler, false, Duration::ZERO, no_spin)?;
+    print("3h kestrel-ipc, runtime task on the loop", &ours_handler);
     log_filter.modify(|filter| *filter = EnvFilter::new("ipc=debug"))?;
     let ours_debug = bench_ours(Caller::Loop, true, Duration::ZERO, no_spin)?;
     log_filter.modify(|filter| *filter = EnvFilter::new("off"))?;
@@ -302,6 +305,7 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
         ("3/2plain", &ours, &plain),
         ("3/1", &ours, &raw),
         ("3t/3", &ours_thread, &ours),
+        ("3h/3", &ours_handler, &ours),
         ("3(debug)/3", &ours_debug, &ours),
         ("3idle/2idle", &ours_idle, &bare_idle),
         ("3s/3", &ours_spin, &ours),
@@ -529,6 +533,26 @@ enum Caller {
     /// pipelined run keeping calls in flight: each call hops to the loop
     /// and back.
     Thread,
+    /// A task of the loop thread's runtime, not of its `LocalSet`, awaiting
+    /// `echo_async`: where `kestrel-node`'s HTTP handlers await their
+    /// wallet calls.
+    Handler,
+}
+
+/// Sequential calls `idle` apart, and when back to back the pipelined run.
+async fn measure<Fut>(
+    clock: &CpuClock,
+    idle: Duration,
+    call: impl FnMut() -> Fut + Copy,
+) -> anyhow::Result<Measured>
+where
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut measured = time_sequential(clock, idle, call).await?;
+    if idle.is_zero() {
+        measured.pipelined = Some(time_pipelined(call).await?);
+    }
+    Ok(measured)
 }
 
 /// Sequential calls `idle` apart (back to back when zero, and then the
@@ -543,6 +567,10 @@ fn bench_ours(
     let (event_loop, child, connection, clock) =
         (&ours.event_loop, &ours.child, &ours.connection, ours.clock);
     let echo = connection.remote_init().make_echo()?;
+    let checked = |reply: kestrel_interfaces::Result<Vec<u8>>| {
+        anyhow::ensure!(reply?.len() == MESSAGE.len());
+        Ok(())
+    };
     let measured = match caller {
         Caller::Loop => {
             let echo = echo.clone();
@@ -551,36 +579,36 @@ fn bench_ours(
                 .run_blocking(move || async move {
                     let call = || {
                         let reply = echo.echo_on_loop(&MESSAGE);
-                        async move {
-                            anyhow::ensure!(reply.await?.len() == MESSAGE.len());
-                            Ok(())
-                        }
+                        async move { checked(reply.await) }
                     };
-                    let mut measured = time_sequential(&clock, idle, call).await?;
-                    if idle.is_zero() {
-                        measured.pipelined = Some(time_pipelined(call).await?);
-                    }
-                    anyhow::Ok(measured)
+                    measure(&clock, idle, call).await
+                })
+                .ok_or_else(|| anyhow::anyhow!("the IPC event loop stopped"))??
+        }
+        Caller::Handler => {
+            let echo = echo.clone();
+            event_loop
+                .handle()
+                .run_blocking(move || async move {
+                    tokio::spawn(async move {
+                        let call = || {
+                            let reply = echo.echo_async(&MESSAGE);
+                            async move { checked(reply.await) }
+                        };
+                        measure(&clock, idle, call).await
+                    })
+                    .await?
                 })
                 .ok_or_else(|| anyhow::anyhow!("the IPC event loop stopped"))??
         }
         Caller::Thread => {
             let call = || {
                 let reply = echo.echo_async(&MESSAGE);
-                async move {
-                    anyhow::ensure!(reply.await?.len() == MESSAGE.len());
-                    Ok(())
-                }
+                async move { checked(reply.await) }
             };
             // Awaiting each call in turn from this thread is what the
             // blocking `echo` does.
-            futures::executor::block_on(async {
-                let mut measured = time_sequential(&clock, idle, call).await?;
-                if idle.is_zero() {
-                    measured.pipelined = Some(time_pipelined(call).await?);
-                }
-                anyhow::Ok(measured)
-            })?
+            futures::executor::block_on(measure(&clock, idle, call))?
         }
     };
     drop(echo);
