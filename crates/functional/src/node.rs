@@ -194,7 +194,7 @@ impl TestNode {
 
     /// Spawns the process without waiting for it; [`TestNode::wait_until_started`]
     /// finishes the start. Lets a framework start several nodes at once.
-    pub(crate) fn spawn(&mut self, args: &[&str]) {
+    pub fn spawn(&mut self, args: &[&str]) {
         assert!(
             self.process.is_none(),
             "node{} is already running",
@@ -220,7 +220,7 @@ impl TestNode {
 
     /// Waits for the spawned node's RPC, retrying on a fresh port when
     /// another process took the chosen one first.
-    pub(crate) fn wait_until_started(&mut self) {
+    pub fn wait_until_started(&mut self) {
         let mut attempts = 1;
         loop {
             match self.wait_for_rpc() {

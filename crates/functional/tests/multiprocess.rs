@@ -10,6 +10,7 @@
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use kestrel_functional::process::{ProcessInfo, Signal};
 use kestrel_functional::{
@@ -163,6 +164,33 @@ fn killed_wallet_process_leaves_chain_rpcs_working() {
     // the block mined while it was down (it matured block 2's coinbase).
     node.start();
     assert_eq!(node.getbalance(), Amount::coins(100));
+}
+
+/// The `-ipcbind` socket appears only once the node serves what a client
+/// asks first, its wallet: a gui attaching as soon as the socket appeared
+/// got "No wallet is loaded" while the wallet process was still loading.
+#[test]
+fn the_ipcbind_socket_appears_once_the_wallet_is_loaded() {
+    let mut test = multiprocess_framework(1);
+    let node = &mut test.nodes[0];
+    node.extra_args = vec!["-ipcbind=unix".into()];
+    node.spawn(&[]);
+    let socket = node.ipc_socket_path();
+    let deadline = Instant::now() + DEFAULT_TIMEOUT;
+    while !socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no socket at {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let log = read(&node.debug_log_path());
+    assert!(
+        log.contains("wallet loaded in the wallet process"),
+        "the socket appeared before the wallet was loaded:\n{log}"
+    );
+    node.wait_until_started();
 }
 
 /// Attaches a `kestrel-wallet` to a node started with `-ipcbind=unix`,

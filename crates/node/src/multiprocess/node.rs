@@ -155,29 +155,26 @@ impl SpawnedWallet {
                 )
             })?;
         tracing::info!("wallet process {} started", connection.peer_description());
-        let listener = match &self.bind {
-            None => None,
-            Some(path) => {
-                let listener = IpcListener::bind(&handle, path, init, |client| {
-                    tracing::info!("IPC client attached: {}", client.peer_description());
-                })
-                .with_context(|| {
-                    format!("Cannot listen for IPC (-ipcbind) on {}", path.display())
-                })?;
-                tracing::info!("listening for IPC on unix:{}", path.display());
-                Some(listener)
-            }
-        };
         Ok(self.running.insert(Running {
             event_loop,
             child: Arc::new(child),
             connection: Arc::new(connection),
-            listener,
+            listener: None,
             gui: None,
             watcher: None,
             stopping: Arc::new(AtomicBool::new(false)),
         }))
     }
+}
+
+/// Accepts IPC clients (`-ipcbind`) on `path`.
+fn listen(event_loop: &EventLoop, path: &Path, init: Arc<dyn Init>) -> anyhow::Result<IpcListener> {
+    let listener = IpcListener::bind(&event_loop.handle(), path, init, |client| {
+        tracing::info!("IPC client attached: {}", client.peer_description());
+    })
+    .with_context(|| format!("Cannot listen for IPC (-ipcbind) on {}", path.display()))?;
+    tracing::info!("listening for IPC on unix:{}", path.display());
+    Ok(listener)
 }
 
 impl WalletProvider for SpawnedWallet {
@@ -208,9 +205,13 @@ impl WalletProvider for SpawnedWallet {
         )?);
         tracing::info!(target: "wallet", "wallet loaded in the wallet process");
         self.echo = Some(echo);
-        // Only now: the gui's first calls ask for the wallet.
+        // Only now: a gui's first calls ask for the wallet, and the socket
+        // file of `-ipcbind` tells clients that the node is ready.
+        let running = self.running.as_mut().expect("spawned above");
+        if let Some(path) = &self.bind {
+            running.listener = Some(listen(&running.event_loop, path, init.clone())?);
+        }
         if let Some(fd) = self.gui_fd.take() {
-            let running = self.running.as_mut().expect("spawned above");
             running.gui = Some(serve_gui(&running.event_loop, fd, init, node)?);
         }
         Ok(())
