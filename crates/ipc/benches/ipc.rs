@@ -3,7 +3,9 @@
 //! floor), a raw socketpair ping-pong between two processes, bare
 //! capnp-rpc between two processes (none of our layers) as its examples set
 //! it up and in its best set-up (buffered halves over the socket registered
-//! for readability only, as kestrel-ipc does; the baseline), ours
+//! for readability only, as kestrel-ipc does; the baseline) and with both
+//! vats on one thread over an in-memory pipe (2m: no syscall and no
+//! switch, the pipelined rate no socket set-up can pass), ours
 //! (kestrel-ipc exactly as the node and wallet use it) called by a task on
 //! the event loop as the bare rows call (row 3) and by another thread as
 //! sync code calls (row 3t: the hop to the loop and back) and by a task of
@@ -155,15 +157,17 @@ impl Measured {
     }
 }
 
-/// CPU use so far of this process and `child`, every thread of each.
+/// CPU use so far of this process and `child` (if any), every thread of
+/// each.
 #[derive(Clone, Copy)]
 struct CpuClock {
-    child: u32,
+    child: Option<u32>,
 }
 
 impl CpuClock {
     fn now(&self) -> CpuUse {
-        process_cpu("self") + process_cpu(&self.child.to_string())
+        let child = self.child.map(|pid| process_cpu(&pid.to_string()));
+        process_cpu("self") + child.unwrap_or_default()
     }
 }
 
@@ -260,6 +264,8 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
     print("2 bare capnp-rpc, plain halves", &plain);
     let bare = bench_bare("bare-best", Duration::ZERO)?;
     print("2 bare capnp-rpc, best (baseline)", &bare);
+    let bare_in_memory = bench_bare_in_memory()?;
+    print("2m bare, one thread, in memory (ceiling)", &bare_in_memory);
     let bare_idle = bench_bare("bare-best", IDLE_BETWEEN_CALLS)?;
     print(
         &format!(
@@ -302,6 +308,7 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
     let mut ratios: Vec<(&str, &Figures, &Figures)> = vec![
         ("3/2best", &ours, &bare),
         ("3t/2best", &ours_thread, &bare),
+        ("2m/2best", &bare_in_memory, &bare),
         ("3/2plain", &ours, &plain),
         ("3/1", &ours, &raw),
         ("3t/3", &ours_thread, &ours),
@@ -380,7 +387,9 @@ fn spawn_child(role: &str, extra: &[&str]) -> anyhow::Result<(Child, UnixStream)
 
 fn bench_raw() -> anyhow::Result<Figures> {
     let (mut child, mut stream) = spawn_child("raw", &[])?;
-    let clock = CpuClock { child: child.id() };
+    let clock = CpuClock {
+        child: Some(child.id()),
+    };
     let mut reply = [0u8; 64];
     let mut round_trip = |stream: &mut UnixStream| -> std::io::Result<()> {
         stream.write_all(&MESSAGE)?;
@@ -477,7 +486,9 @@ const BARE_BUFFER: usize = 64 * 1024;
 /// pipelined run too) through bare capnp-rpc set up as `role` says.
 fn bench_bare(role: &str, idle: Duration) -> anyhow::Result<Figures> {
     let (mut child, stream) = spawn_child(role, &[])?;
-    let clock = CpuClock { child: child.id() };
+    let clock = CpuClock {
+        child: Some(child.id()),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -489,15 +500,7 @@ fn bench_bare(role: &str, idle: Duration) -> anyhow::Result<Figures> {
         let client: echo::Client = rpc.bootstrap(Side::Server);
         let disconnect = rpc.get_disconnector();
         tokio::task::spawn_local(rpc);
-        let call = || {
-            let mut request = client.echo_request();
-            request.get().set_data(&MESSAGE);
-            async move {
-                let response = request.send().promise.await?;
-                anyhow::ensure!(response.get()?.get_data()?.len() == MESSAGE.len());
-                Ok(())
-            }
-        };
+        let call = || bare_echo(&client);
         let mut measured = time_sequential(&clock, idle, call).await?;
         if idle.is_zero() {
             let mut pipelined = time_pipelined(call).await?;
@@ -511,6 +514,53 @@ fn bench_bare(role: &str, idle: Duration) -> anyhow::Result<Figures> {
     })?;
     child.wait()?;
     Ok(figures)
+}
+
+/// One Echo call of MESSAGE through bare capnp-rpc.
+fn bare_echo(client: &echo::Client) -> impl Future<Output = anyhow::Result<()>> {
+    let mut request = client.echo_request();
+    request.get().set_data(&MESSAGE);
+    async move {
+        let response = request.send().promise.await?;
+        anyhow::ensure!(response.get()?.get_data()?.len() == MESSAGE.len());
+        Ok(())
+    }
+}
+
+/// Bare capnp-rpc with both vats on this thread over an in-memory pipe: no
+/// syscall, no switch between processes or threads, so no set-up over a
+/// socket can pipeline faster. The library's own ceiling.
+fn bench_bare_in_memory() -> anyhow::Result<Figures> {
+    let clock = CpuClock { child: None };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let network = |end: tokio::io::DuplexStream, side| {
+            let (read, write) = tokio::io::split(end);
+            Box::new(twoparty::VatNetwork::new(
+                read.compat(),
+                write.compat_write(),
+                side,
+                Default::default(),
+            ))
+        };
+        let (client_end, server_end) = tokio::io::duplex(BARE_BUFFER);
+        let server: echo::Client = capnp_rpc::new_client(BareEcho);
+        let serving = RpcSystem::new(network(server_end, Side::Server), Some(server.client));
+        tokio::task::spawn_local(serving);
+        let mut rpc = RpcSystem::new(network(client_end, Side::Client), None);
+        let client: echo::Client = rpc.bootstrap(Side::Server);
+        let disconnect = rpc.get_disconnector();
+        tokio::task::spawn_local(rpc);
+        let call = || bare_echo(&client);
+        let mut measured = time_sequential(&clock, Duration::ZERO, call).await?;
+        measured.pipelined = Some(time_pipelined(call).await?);
+        drop(client);
+        disconnect.await?;
+        anyhow::Ok(measured.figures())
+    })
 }
 
 /// Fewer calls when idle time separates them.
@@ -642,7 +692,9 @@ impl Ours {
         let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
         let (child, connection) =
             spawn_process(&event_loop.handle(), &exe, &args, Arc::new(EchoOnlyInit))?;
-        let clock = CpuClock { child: child.pid() };
+        let clock = CpuClock {
+            child: Some(child.pid()),
+        };
         Ok(Ours {
             event_loop,
             child,
@@ -720,7 +772,9 @@ fn bench_trait_call() -> anyhow::Result<Figures> {
     let peer = std::path::Path::new(env!("CARGO_BIN_EXE_kestrel-ipc-testpeer"));
     let (child, connection) =
         spawn_process(&event_loop.handle(), peer, &[], Arc::new(EchoOnlyInit))?;
-    let clock = CpuClock { child: child.pid() };
+    let clock = CpuClock {
+        child: Some(child.pid()),
+    };
     let chain = connection.remote_init().make_chain()?;
     for _ in 0..WARMUP {
         chain.estimate_fee_per_kb()?;
