@@ -128,6 +128,8 @@ pub struct FakeWallet {
     pub disconnected: bool,
     /// Offers its calls as futures too, as a remote wallet does.
     pub remote: bool,
+    /// Every call panics, as a bug would.
+    pub panics: bool,
 }
 
 impl FakeWallet {
@@ -137,10 +139,12 @@ impl FakeWallet {
             sent: Mutex::new(Vec::new()),
             disconnected: false,
             remote: false,
+            panics: false,
         }
     }
 
     fn check(&self) -> kestrel_interfaces::Result<()> {
+        assert!(!self.panics, "FakeWallet: a bug in the wallet");
         if self.disconnected {
             return Err(kestrel_interfaces::Error::Disconnected(
                 "wallet",

@@ -12,10 +12,12 @@
 //! synchronous and may take a while.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::FutureExt;
 use serde_json::Value;
 
 mod blockchain;
@@ -254,16 +256,33 @@ pub async fn dispatch_async(
     let (method, params) = prepare(name, params)?;
     if let Run::Wallet(call) = method.run {
         if let Some(access) = wallet::WalletAccess::remote_and_synced(ctx) {
-            return call(access, params).await;
+            // A panic here would unwind through the HTTP connection's task
+            // and close it unanswered; on the pool it is a `JoinError`.
+            return AssertUnwindSafe(call(access, params))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(handler_failed(panic_message(&*panic))));
         }
     }
     let call_ctx = ctx.clone();
     ctx.spawn_blocking(move || run_blocking(method, &call_ctx, params))
         .await
-        .unwrap_or_else(|e| {
-            tracing::error!(target: "rpc", "RPC handler failed: {e}");
-            Err(RpcError::new(INTERNAL_ERROR, "RPC handler failed"))
-        })
+        .unwrap_or_else(|e| Err(handler_failed(&e)))
+}
+
+/// The answer to a call whose handler panicked (as bitcoind answers an
+/// exception in one): logged, and the server goes on.
+fn handler_failed(why: &dyn std::fmt::Display) -> RpcError {
+    tracing::error!(target: "rpc", "RPC handler failed: {why}");
+    RpcError::new(INTERNAL_ERROR, "RPC handler failed")
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &dyn std::fmt::Display {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => message,
+        (_, Some(message)) => message,
+        _ => &"panic",
+    }
 }
 
 #[cfg(test)]

@@ -363,6 +363,28 @@ mod tests {
         assert_eq!(*chain.syncs.lock().unwrap(), 1);
     }
 
+    /// A panicking wallet call is answered with an error, in-process (on
+    /// the pool) and remote (on the server's task) alike, and the server
+    /// goes on serving.
+    #[test]
+    fn a_panicking_wallet_call_answers_an_internal_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for remote in [false, true] {
+            let mut wallet = FakeWallet::new(1);
+            wallet.panics = true;
+            wallet.remote = remote;
+            let ctx = Arc::new(context(Arc::new(FakeChain::new()), Some(Arc::new(wallet))));
+            let answer =
+                |method: &'static str| runtime.block_on(dispatch_async(&ctx, method, &json!([])));
+            let err = answer("getbalance").unwrap_err();
+            assert_eq!(err.code, INTERNAL_ERROR, "remote {remote}: {err:?}");
+            assert_eq!(err.message, "RPC handler failed");
+            assert_eq!(answer("getblockcount"), Ok(json!(0)), "remote {remote}");
+        }
+    }
+
     #[test]
     fn disconnected_wallet_empties_the_slot() {
         let mut wallet = FakeWallet::new(1);
