@@ -496,35 +496,41 @@ fn bench_bare(role: &str, idle: Duration) -> anyhow::Result<Figures> {
     let counted = role == "bare-best";
     let figures = local.block_on(&runtime, async move {
         let network = bare_network(role, stream, Side::Client)?;
-        let mut rpc = RpcSystem::new(network, None);
-        let client: echo::Client = rpc.bootstrap(Side::Server);
-        let disconnect = rpc.get_disconnector();
-        tokio::task::spawn_local(rpc);
-        let call = || bare_echo(&client);
-        let mut measured = time_sequential(&clock, idle, call).await?;
-        if idle.is_zero() {
-            let mut pipelined = time_pipelined(call).await?;
+        let mut measured = measure_bare(network, &clock, idle).await?;
+        if let Some(pipelined) = &mut measured.pipelined {
             // Plain halves are tokio's sockets, which nothing counts.
             pipelined.syscalls = pipelined.syscalls.filter(|_| counted);
-            measured.pipelined = Some(pipelined);
         }
-        drop(client);
-        disconnect.await?;
         anyhow::Ok(measured.figures())
     })?;
     child.wait()?;
     Ok(figures)
 }
 
-/// One Echo call of MESSAGE through bare capnp-rpc.
-fn bare_echo(client: &echo::Client) -> impl Future<Output = anyhow::Result<()>> {
-    let mut request = client.echo_request();
-    request.get().set_data(&MESSAGE);
-    async move {
-        let response = request.send().promise.await?;
-        anyhow::ensure!(response.get()?.get_data()?.len() == MESSAGE.len());
-        Ok(())
-    }
+/// Bare capnp-rpc's Echo of MESSAGE as the client on `network` (see
+/// [`measure`]); disconnects at the end. Must run on a `LocalSet`.
+async fn measure_bare(
+    network: Box<dyn capnp_rpc::VatNetwork<capnp_rpc::rpc_twoparty_capnp::Side>>,
+    clock: &CpuClock,
+    idle: Duration,
+) -> anyhow::Result<Measured> {
+    let mut rpc = RpcSystem::new(network, None);
+    let client: echo::Client = rpc.bootstrap(Side::Server);
+    let disconnect = rpc.get_disconnector();
+    tokio::task::spawn_local(rpc);
+    let call = || {
+        let mut request = client.echo_request();
+        request.get().set_data(&MESSAGE);
+        async move {
+            let response = request.send().promise.await?;
+            anyhow::ensure!(response.get()?.get_data()?.len() == MESSAGE.len());
+            Ok(())
+        }
+    };
+    let measured = measure(clock, idle, call).await?;
+    drop(client);
+    disconnect.await?;
+    Ok(measured)
 }
 
 /// Bare capnp-rpc with both vats on this thread over an in-memory pipe: no
@@ -550,15 +556,8 @@ fn bench_bare_in_memory() -> anyhow::Result<Figures> {
         let server: echo::Client = capnp_rpc::new_client(BareEcho);
         let serving = RpcSystem::new(network(server_end, Side::Server), Some(server.client));
         tokio::task::spawn_local(serving);
-        let mut rpc = RpcSystem::new(network(client_end, Side::Client), None);
-        let client: echo::Client = rpc.bootstrap(Side::Server);
-        let disconnect = rpc.get_disconnector();
-        tokio::task::spawn_local(rpc);
-        let call = || bare_echo(&client);
-        let mut measured = time_sequential(&clock, Duration::ZERO, call).await?;
-        measured.pipelined = Some(time_pipelined(call).await?);
-        drop(client);
-        disconnect.await?;
+        let client = network(client_end, Side::Client);
+        let measured = measure_bare(client, &clock, Duration::ZERO).await?;
         anyhow::Ok(measured.figures())
     })
 }
