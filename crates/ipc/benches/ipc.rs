@@ -5,7 +5,8 @@
 //! it up and in its best set-up (buffered halves over the socket registered
 //! for readability only, as kestrel-ipc does; the baseline) and with both
 //! vats on one thread over an in-memory pipe (2m: no syscall and no
-//! switch, the pipelined rate no socket set-up can pass), ours
+//! switch, the pipelined rate no socket set-up can pass on one core) and
+//! on two threads (2m2: the same on two cores), ours
 //! (kestrel-ipc exactly as the node and wallet use it) called by a task on
 //! the event loop as the bare rows call (row 3) and by another thread as
 //! sync code calls (row 3t: the hop to the loop and back) and by a task of
@@ -264,8 +265,10 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
     print("2 bare capnp-rpc, plain halves", &plain);
     let bare = bench_bare("bare-best", Duration::ZERO)?;
     print("2 bare capnp-rpc, best (baseline)", &bare);
-    let bare_in_memory = bench_bare_in_memory()?;
+    let bare_in_memory = bench_bare_in_memory(Vats::OneThread)?;
     print("2m bare, one thread, in memory (ceiling)", &bare_in_memory);
+    let bare_two_threads = bench_bare_in_memory(Vats::TwoThreads)?;
+    print("2m2 bare, two threads, in memory", &bare_two_threads);
     let bare_idle = bench_bare("bare-best", IDLE_BETWEEN_CALLS)?;
     print(
         &format!(
@@ -309,6 +312,7 @@ fn run_suite(name: &str) -> anyhow::Result<()> {
         ("3/2best", &ours, &bare),
         ("3t/2best", &ours_thread, &bare),
         ("2m/2best", &bare_in_memory, &bare),
+        ("2m2/2best", &bare_two_threads, &bare),
         ("3/2plain", &ours, &plain),
         ("3/1", &ours, &raw),
         ("3t/3", &ours_thread, &ours),
@@ -533,33 +537,72 @@ async fn measure_bare(
     Ok(measured)
 }
 
-/// Bare capnp-rpc with both vats on this thread over an in-memory pipe: no
-/// syscall, no switch between processes or threads, so no set-up over a
-/// socket can pipeline faster. The library's own ceiling.
-fn bench_bare_in_memory() -> anyhow::Result<Figures> {
+/// Bare capnp-rpc's Echo over an in-memory pipe: no syscall and no switch
+/// between processes, so no set-up over a socket can pipeline faster. With
+/// `Vats::OneThread` both vats share this thread (the ceiling on one core);
+/// with `Vats::TwoThreads` the server runs on a thread of its own, so the
+/// two can work at once as two free processes do (the ceiling on two).
+fn bench_bare_in_memory(vats: Vats) -> anyhow::Result<Figures> {
     let clock = CpuClock { child: None };
+    let (client_end, server_end) = tokio::io::duplex(BARE_BUFFER);
+    let serve = || {
+        let server: echo::Client = capnp_rpc::new_client(BareEcho);
+        RpcSystem::new(
+            in_memory_network(server_end, Side::Server),
+            Some(server.client),
+        )
+    };
+    let local = tokio::task::LocalSet::new();
+    let server_thread = match vats {
+        Vats::OneThread => {
+            local.spawn_local(serve());
+            None
+        }
+        Vats::TwoThreads => Some(std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            tokio::task::LocalSet::new().block_on(&runtime, serve())?;
+            anyhow::Ok(())
+        })),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async move {
-        let network = |end: tokio::io::DuplexStream, side| {
-            let (read, write) = tokio::io::split(end);
-            Box::new(twoparty::VatNetwork::new(
-                read.compat(),
-                write.compat_write(),
-                side,
-                Default::default(),
-            ))
-        };
-        let (client_end, server_end) = tokio::io::duplex(BARE_BUFFER);
-        let server: echo::Client = capnp_rpc::new_client(BareEcho);
-        let serving = RpcSystem::new(network(server_end, Side::Server), Some(server.client));
-        tokio::task::spawn_local(serving);
-        let client = network(client_end, Side::Client);
-        let measured = measure_bare(client, &clock, Duration::ZERO).await?;
-        anyhow::Ok(measured.figures())
-    })
+    let measured = local.block_on(&runtime, async move {
+        measure_bare(
+            in_memory_network(client_end, Side::Client),
+            &clock,
+            Duration::ZERO,
+        )
+        .await
+    })?;
+    if let Some(server_thread) = server_thread {
+        server_thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the server thread panicked"))??;
+    }
+    Ok(measured.figures())
+}
+
+/// Where the vats of [`bench_bare_in_memory`] run.
+#[derive(Clone, Copy)]
+enum Vats {
+    OneThread,
+    TwoThreads,
+}
+
+fn in_memory_network(
+    end: tokio::io::DuplexStream,
+    side: Side,
+) -> Box<dyn capnp_rpc::VatNetwork<capnp_rpc::rpc_twoparty_capnp::Side>> {
+    let (read, write) = tokio::io::split(end);
+    Box::new(twoparty::VatNetwork::new(
+        read.compat(),
+        write.compat_write(),
+        side,
+        Default::default(),
+    ))
 }
 
 /// Fewer calls when idle time separates them.
