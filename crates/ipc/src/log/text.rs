@@ -5,11 +5,18 @@
 //! and under tracing each of those goes through the log formatter's escaping
 //! writer: that was most of what `-debug=ipc` cost per call, and a logged
 //! block is kilobytes of `Data`. Here bytes are hex-encoded from a table and
-//! the line reaches tracing as one string. A test pins the text to capnp's.
+//! the line reaches tracing as one string. A struct type's fields and their
+//! names are looked up in its schema once, not for every message (that
+//! walk was half of what printing an Echo cost). Tests pin the text to
+//! capnp's.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write;
+use std::rc::Rc;
 
 use capnp::dynamic_value::Reader as Value;
+use capnp::schema::{Field, StructSchema};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -69,43 +76,43 @@ fn write_value(value: Value<'_>, out: &mut String) -> capnp::Result<()> {
             out.push(']');
         }
         Value::Struct(st) => {
-            let schema = st.get_schema();
-            let union_fields = schema.get_union_fields()?;
-            let non_union_fields = schema.get_non_union_fields()?;
-            if union_fields.len() + non_union_fields.len() == 0 {
+            let fields = fields_of(st.get_schema())?;
+            if fields.plain.is_empty() && fields.union.is_empty() {
                 out.push_str("()");
                 return Ok(());
             }
             // As capnp prints it: the active union member unless it is the
             // first one and unset, at its place among the other fields.
-            let mut union_field = match st.which()? {
-                Some(field)
-                    if field.get_proto().get_discriminant_value() != 0 || st.has(field)? =>
-                {
-                    Some(field)
+            let mut union_member = None;
+            if !fields.union.is_empty() {
+                if let Some(active) = st.which()? {
+                    let discriminant = active.get_proto().get_discriminant_value();
+                    if discriminant != 0 || st.has(active)? {
+                        union_member = fields.union.get(usize::from(discriminant));
+                    }
                 }
-                _ => None,
-            };
+            }
             let mut first = true;
-            let mut write_field = |field: capnp::schema::Field, out: &mut String| {
+            let mut write_field = |&(field, name): &(Field, &str), out: &mut String| {
                 if !std::mem::take(&mut first) {
                     out.push_str(", ");
                 }
-                out.push_str(field.get_proto().get_name()?.to_str()?);
+                out.push_str(name);
                 out.push_str(" = ");
                 write_value(st.get(field)?, out)
             };
             out.push('(');
-            for field in non_union_fields {
-                if let Some(member) = union_field.filter(|m| m.get_index() < field.get_index()) {
+            for plain in &fields.plain {
+                if let Some(member) = union_member.filter(|m| m.0.get_index() < plain.0.get_index())
+                {
                     write_field(member, out)?;
-                    union_field = None;
+                    union_member = None;
                 }
-                if st.has(field)? {
-                    write_field(field, out)?;
+                if st.has(plain.0)? {
+                    write_field(plain, out)?;
                 }
             }
-            if let Some(member) = union_field {
+            if let Some(member) = union_member {
                 write_field(member, out)?;
             }
             out.push(')');
@@ -114,6 +121,38 @@ fn write_value(value: Value<'_>, out: &mut String) -> capnp::Result<()> {
         Value::Capability(_) => out.push_str("<external capability>"),
     }
     Ok(())
+}
+
+/// A struct type's fields with their names, in the order capnp prints them.
+struct Fields {
+    /// Those outside the union, by index.
+    plain: Vec<(Field, &'static str)>,
+    /// The union's members, by discriminant value.
+    union: Vec<(Field, &'static str)>,
+}
+
+thread_local! {
+    /// Walking a struct's schema for its fields and their names cost more
+    /// than printing them; the walk is done once per struct type.
+    static FIELDS: RefCell<HashMap<StructSchema, Rc<Fields>>> = RefCell::default();
+}
+
+fn fields_of(schema: StructSchema) -> capnp::Result<Rc<Fields>> {
+    if let Some(fields) = FIELDS.with_borrow(|known| known.get(&schema).cloned()) {
+        return Ok(fields);
+    }
+    let named = |subset: capnp::schema::FieldSubset| {
+        subset
+            .into_iter()
+            .map(|field| Ok((field, field.get_proto().get_name()?.to_str()?)))
+            .collect::<capnp::Result<Vec<_>>>()
+    };
+    let fields = Rc::new(Fields {
+        plain: named(schema.get_non_union_fields()?)?,
+        union: named(schema.get_union_fields()?)?,
+    });
+    FIELDS.with_borrow_mut(|known| known.insert(schema, fields.clone()));
+    Ok(fields)
 }
 
 fn push_display(out: &mut String, value: impl std::fmt::Display) {
