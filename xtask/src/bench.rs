@@ -98,7 +98,7 @@ impl BenchCmd {
                 sh,
                 "kestrel-node",
                 "rpc_latency",
-                &["kestrel-node/multiprocess"],
+                &["kestrel-node/multiprocess", "kestrel-ipc/test-peer"],
             ),
             Bench::Functional { runs } => bench_functional(sh, runs),
         }

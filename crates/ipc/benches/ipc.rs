@@ -28,20 +28,18 @@
 
 use std::future::Future;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use capnp::capability::Rc;
 use capnp_rpc::rpc_twoparty_capnp::Side;
 use capnp_rpc::{twoparty, RpcSystem};
 use futures::stream::{FuturesUnordered, StreamExt};
 use kestrel_common::logging::{self, DebugLog, LogConfig};
 use kestrel_ipc::schema::echo_capnp::echo;
-use kestrel_ipc::test_peer::{readable_only_halves, socket_syscalls};
+use kestrel_ipc::test_peer::{bare, socket_syscalls, spawn_with_socket};
 use kestrel_ipc::{parse_ipcfd, serve_fd, spawn_process, EchoOnlyInit, EventLoop, LoopOptions};
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 use tracing_subscriber::layer::SubscriberExt;
@@ -369,28 +367,14 @@ fn null_sink() -> std::io::Result<Arc<std::fs::File>> {
 }
 
 /// Spawns this bench as a child serving `role` on its end of a socketpair.
-fn spawn_child(role: &str, extra: &[&str]) -> anyhow::Result<(Child, UnixStream)> {
-    let (ours, theirs) = UnixStream::pair()?;
-    let fd = theirs.as_raw_fd();
+fn spawn_child(role: &str) -> anyhow::Result<(Child, UnixStream)> {
     let mut command = Command::new(std::env::current_exe()?);
-    command
-        .args(["--child", role])
-        .args(extra)
-        .arg(format!("-ipcfd={fd}"));
-    // SAFETY: only fcntl between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            let fd = rustix::fd::BorrowedFd::borrow_raw(fd);
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-            Ok(())
-        });
-    }
-    let child = command.spawn()?;
-    Ok((child, ours))
+    command.args(["--child", role]);
+    Ok(spawn_with_socket(&mut command)?)
 }
 
 fn bench_raw() -> anyhow::Result<Figures> {
-    let (mut child, mut stream) = spawn_child("raw", &[])?;
+    let (mut child, mut stream) = spawn_child("raw")?;
     let clock = CpuClock {
         child: Some(child.id()),
     };
@@ -452,44 +436,30 @@ where
 }
 
 /// Bare capnp-rpc's network on `stream`: `bare`, the plain halves of
-/// tokio's `UnixStream` (as capnp-rpc's examples do); `bare-best`, buffered
-/// halves over the socket registered for readability only (as kestrel-ipc).
-/// Must run inside the runtime.
+/// tokio's `UnixStream` (as capnp-rpc's examples do); `bare-best`, the best
+/// set-up ([`bare::network`]). Must run inside the runtime.
 fn bare_network(
     role: &str,
     stream: UnixStream,
     side: Side,
 ) -> anyhow::Result<Box<dyn capnp_rpc::VatNetwork<capnp_rpc::rpc_twoparty_capnp::Side>>> {
+    if role == "bare-best" {
+        return Ok(bare::network(stream, side)?);
+    }
     stream.set_nonblocking(true)?;
-    Ok(match role {
-        "bare-best" => {
-            let (read, write) = readable_only_halves(stream.into())?;
-            Box::new(twoparty::VatNetwork::new(
-                futures::io::BufReader::with_capacity(BARE_BUFFER, read),
-                futures::io::BufWriter::with_capacity(BARE_BUFFER, write),
-                side,
-                Default::default(),
-            ))
-        }
-        _ => {
-            let (read, write) = tokio::net::UnixStream::from_std(stream)?.into_split();
-            Box::new(twoparty::VatNetwork::new(
-                read.compat(),
-                write.compat_write(),
-                side,
-                Default::default(),
-            ))
-        }
-    })
+    let (read, write) = tokio::net::UnixStream::from_std(stream)?.into_split();
+    Ok(Box::new(twoparty::VatNetwork::new(
+        read.compat(),
+        write.compat_write(),
+        side,
+        Default::default(),
+    )))
 }
-
-/// Buffer size of each half in the best bare set-up (kestrel-ipc's).
-const BARE_BUFFER: usize = 64 * 1024;
 
 /// Sequential calls `idle` apart (back to back when zero, and then the
 /// pipelined run too) through bare capnp-rpc set up as `role` says.
 fn bench_bare(role: &str, idle: Duration) -> anyhow::Result<Figures> {
-    let (mut child, stream) = spawn_child(role, &[])?;
+    let (mut child, stream) = spawn_child(role)?;
     let clock = CpuClock {
         child: Some(child.id()),
     };
@@ -544,12 +514,11 @@ async fn measure_bare(
 /// two can work at once as two free processes do (the ceiling on two).
 fn bench_bare_in_memory(vats: Vats) -> anyhow::Result<Figures> {
     let clock = CpuClock { child: None };
-    let (client_end, server_end) = tokio::io::duplex(BARE_BUFFER);
+    let (client_end, server_end) = tokio::io::duplex(bare::BUFFER);
     let serve = || {
-        let server: echo::Client = capnp_rpc::new_client(BareEcho);
         RpcSystem::new(
             in_memory_network(server_end, Side::Server),
-            Some(server.client),
+            Some(bare::echo_server().client),
         )
     };
     let local = tokio::task::LocalSet::new();
@@ -865,25 +834,22 @@ fn bench_in_process() -> Figures {
 fn run_child(role: &str, fd: i32, debug: bool, spin: Duration) -> anyhow::Result<()> {
     match role {
         "raw" => {
-            // SAFETY: the parent handed us this socket to own.
-            let mut stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+            let mut stream = stream_of(fd);
             let mut buf = [0u8; 64];
             while stream.read_exact(&mut buf).is_ok() {
                 stream.write_all(&buf)?;
             }
             Ok(())
         }
-        "bare" | "bare-best" => {
-            // SAFETY: as above.
-            let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        "bare-best" => bare::serve(stream_of(fd)),
+        "bare" => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             let local = tokio::task::LocalSet::new();
             local.block_on(&runtime, async move {
-                let network = bare_network(role, stream, Side::Server)?;
-                let server: echo::Client = capnp_rpc::new_client(BareEcho);
-                RpcSystem::new(network, Some(server.client)).await?;
+                let network = bare_network(role, stream_of(fd), Side::Server)?;
+                RpcSystem::new(network, Some(bare::echo_server().client)).await?;
                 anyhow::Ok(())
             })
         }
@@ -907,16 +873,9 @@ fn run_child(role: &str, fd: i32, debug: bool, spin: Duration) -> anyhow::Result
     }
 }
 
-/// The Echo server of the bare capnp-rpc baseline.
-struct BareEcho;
-
-impl echo::Server for BareEcho {
-    async fn echo(
-        self: Rc<Self>,
-        params: echo::EchoParams,
-        mut results: echo::EchoResults,
-    ) -> Result<(), capnp::Error> {
-        results.get().set_data(params.get()?.get_data()?);
-        Ok(())
-    }
+/// The socket the parent handed this child as `-ipcfd`.
+fn stream_of(fd: i32) -> UnixStream {
+    // SAFETY: the parent handed us this socket to own, and nothing else
+    // in this process uses the fd.
+    UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) })
 }

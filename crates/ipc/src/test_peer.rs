@@ -37,6 +37,127 @@ pub fn readable_only_halves(
     crate::stream::split(socket)
 }
 
+/// Spawns `command` with `-ipcfd=N` added, N the child's end of a new
+/// socketpair; returns the child and this process's end.
+pub fn spawn_with_socket(
+    command: &mut std::process::Command,
+) -> std::io::Result<(std::process::Child, std::os::unix::net::UnixStream)> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    let fd = theirs.as_raw_fd();
+    command.arg(format!("-ipcfd={fd}"));
+    // SAFETY: only fcntl between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let fd = rustix::fd::BorrowedFd::borrow_raw(fd);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            Ok(())
+        });
+    }
+    let child = command.spawn()?;
+    Ok((child, ours))
+}
+
+/// Bare capnp-rpc (none of kestrel-ipc's layers) serving and calling Echo
+/// in its best set-up: buffered halves over the socket registered for
+/// readability only, as kestrel-ipc reads and writes it, without the
+/// coalescing writer. The baseline of `bench ipc` and the floor of `bench
+/// rpc`.
+pub mod bare {
+    use std::os::unix::net::UnixStream;
+    use std::rc::Rc;
+
+    use capnp_rpc::rpc_twoparty_capnp::Side;
+    use capnp_rpc::{twoparty, RpcSystem, VatNetwork};
+
+    use crate::schema::echo_capnp::echo;
+
+    /// Buffer size of each half (kestrel-ipc's).
+    pub const BUFFER: usize = 64 * 1024;
+
+    /// The network over `stream` as `side`. Must run inside the runtime.
+    pub fn network(stream: UnixStream, side: Side) -> std::io::Result<Box<dyn VatNetwork<Side>>> {
+        stream.set_nonblocking(true)?;
+        let (read, write) = super::readable_only_halves(stream.into())?;
+        Ok(Box::new(twoparty::VatNetwork::new(
+            futures::io::BufReader::with_capacity(BUFFER, read),
+            futures::io::BufWriter::with_capacity(BUFFER, write),
+            side,
+            Default::default(),
+        )))
+    }
+
+    /// The Echo server: answers with the data it was given.
+    pub fn echo_server() -> echo::Client {
+        capnp_rpc::new_client(Echo)
+    }
+
+    struct Echo;
+
+    impl echo::Server for Echo {
+        async fn echo(
+            self: Rc<Self>,
+            params: echo::EchoParams,
+            mut results: echo::EchoResults,
+        ) -> capnp::Result<()> {
+            results.get().set_data(params.get()?.get_data()?);
+            Ok(())
+        }
+    }
+
+    /// Serves Echo on `stream` until the peer disconnects.
+    pub fn serve(stream: UnixStream) -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        tokio::task::LocalSet::new().block_on(&runtime, async move {
+            let network = network(stream, Side::Server)?;
+            RpcSystem::new(network, Some(echo_server().client)).await?;
+            anyhow::Ok(())
+        })
+    }
+
+    /// A blocking Echo client on its own runtime, for a caller that is not
+    /// async. Dropping it disconnects.
+    pub struct Client {
+        runtime: tokio::runtime::Runtime,
+        local: tokio::task::LocalSet,
+        echo: echo::Client,
+    }
+
+    impl Client {
+        pub fn connect(stream: UnixStream) -> anyhow::Result<Client> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let local = tokio::task::LocalSet::new();
+            let echo = local.block_on(&runtime, async move {
+                let mut rpc = RpcSystem::new(network(stream, Side::Client)?, None);
+                let echo: echo::Client = rpc.bootstrap(Side::Server);
+                tokio::task::spawn_local(rpc);
+                anyhow::Ok(echo)
+            })?;
+            Ok(Client {
+                runtime,
+                local,
+                echo,
+            })
+        }
+
+        /// One round trip of `data`, checked.
+        pub fn echo(&self, data: &[u8]) -> anyhow::Result<()> {
+            self.local.block_on(&self.runtime, async {
+                let mut request = self.echo.echo_request();
+                request.get().set_data(data);
+                let response = request.send().promise.await?;
+                anyhow::ensure!(response.get()?.get_data()? == data, "Echo changed the data");
+                Ok(())
+            })
+        }
+    }
+}
+
 /// Subscribed notification objects by subscription id.
 type Subscribers = Arc<Mutex<Vec<(u64, Arc<dyn ChainNotifications>)>>>;
 

@@ -16,15 +16,29 @@
 //! `/proc/<pid>/task/<tid>/schedstat`, over each method's calls (including
 //! the blocks mined between sends, which both nodes mine alike).
 //!
+//! Beside them, the library's floor, in the same run: `kestreld` plus one
+//! round trip of bare capnp-rpc in its best set-up
+//! ([`kestrel_ipc::test_peer::bare`], a child process serving Echo of 64
+//! bytes) for every IPC call the method makes in `kestrel-node`, made
+//! right after each of another run of `kestreld` calls, as the node makes
+//! its calls right after its HTTP work: capnp-rpc's best set-up in the
+//! node's situation (idle between calls, caches cooled by the work around
+//! them; back to back, as `bench ipc` times it, a round trip is cheaper).
+//! An aim under the floor is below the library's floor.
+//!
 //! `cargo bench --config depends/<host>/cargo-config.toml -p kestrel-node
-//! --features multiprocess --bench rpc_latency [-- --calls=N]`
+//! --features multiprocess,kestrel-ipc/test-peer --bench rpc_latency
+//! [-- --calls=N]` (`cargo xtask bench rpc`)
 
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kestrel_chain::PrivateKey;
 use kestrel_functional::node_process::NodeProcess;
 use kestrel_functional::process;
+use kestrel_ipc::test_peer::{bare, spawn_with_socket};
 use kestrel_rpc::client::RpcClient;
 use serde_json::{json, Value};
 
@@ -32,6 +46,8 @@ const DEFAULT_CALLS: usize = 500;
 /// Sends chain unconfirmed change; a block every so often keeps the
 /// mempool small. Mined between timed calls, never inside one.
 const SENDS_PER_BLOCK: usize = 50;
+/// The floor's Echo (as `bench ipc`'s).
+const ECHO: [u8; 64] = [0x5a; 64];
 
 struct Bench {
     name: &'static str,
@@ -138,6 +154,17 @@ fn calls_from_args() -> usize {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--bare-echo") {
+        let fd = args
+            .iter()
+            .find_map(|a| a.strip_prefix("-ipcfd="))
+            .expect("--bare-echo needs -ipcfd=N");
+        let fd = kestrel_ipc::parse_ipcfd(fd).expect("-ipcfd=N");
+        // SAFETY: the parent handed this process the fd to own.
+        let stream = unsafe { UnixStream::from_raw_fd(fd) };
+        bare::serve(stream).expect("the bare Echo server failed");
+        return;
+    }
     if args.iter().any(|a| a == "--pinned") {
         // Inherited by the nodes and their wallet processes.
         let mut one_core = rustix::thread::CpuSet::new();
@@ -162,31 +189,58 @@ fn run(how: &str) {
     let benches = [&baseline, &multiprocess];
     let payee = json!(PrivateKey::generate().unwrap().address().to_string());
 
-    let mut samples = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+    let (mut echo_server, stream) = spawn_with_socket(
+        std::process::Command::new(std::env::current_exe().expect("this bench")).arg("--bare-echo"),
+    )
+    .expect("the bare Echo server starts");
+    let echo = bare::Client::connect(stream).expect("connecting to the bare Echo server");
+
+    // Per method: kestreld's samples, kestrel-node's; then, for the floor,
+    // kestreld's again and the bare round trips made after each of them.
+    let mut samples: [[Vec<Duration>; 4]; 2] = Default::default();
     let mut cpu = [[Duration::ZERO; 2]; 2];
-    // (method, params, aim for kestrel-node / kestreld by the mean)
-    let methods: [(&str, Vec<Value>, f64); 2] = [
-        ("getbalance", vec![], 1.3),
-        ("sendtoaddress", vec![payee.clone(), json!(0.001)], 1.2),
+    // (method, params, aim for kestrel-node / kestreld by the mean, IPC
+    // calls it makes in kestrel-node: sendtoaddress is the wallet's call,
+    // its estimateFee and broadcast to the chain, and the mempool
+    // notification back, as its -debug=ipc lines show)
+    let methods: [(&str, Vec<Value>, f64, u32); 2] = [
+        ("getbalance", vec![], 1.3, 1),
+        ("sendtoaddress", vec![payee.clone(), json!(0.001)], 1.2, 4),
     ];
-    for (m, (method, params, _)) in methods.iter().enumerate() {
+    for (m, (method, params, _, ipc_calls)) in methods.iter().enumerate() {
         // One untimed call each: first-call effects are not latency.
         for bench in benches {
             bench.call(method, params);
         }
+        echo.echo(&ECHO).expect("bare Echo");
+        let call = |bench: &Bench, i: usize| {
+            let elapsed = bench.timed(method, params);
+            if *method == "sendtoaddress" && (i + 1).is_multiple_of(SENDS_PER_BLOCK) {
+                bench.call("generatetoaddress", &[json!(1), payee.clone()]);
+            }
+            elapsed
+        };
         let cpu_before = benches.map(Bench::cpu_time);
         for i in 0..calls {
             for (b, bench) in benches.iter().enumerate() {
-                samples[m][b].push(bench.timed(method, params));
-                if *method == "sendtoaddress" && (i + 1) % SENDS_PER_BLOCK == 0 {
-                    bench.call("generatetoaddress", &[json!(1), payee.clone()]);
-                }
+                samples[m][b].push(call(bench, i));
             }
         }
         for (b, bench) in benches.iter().enumerate() {
             cpu[m][b] = (bench.cpu_time() - cpu_before[b]) / calls as u32;
         }
+        // Apart from the run above, which a third process would disturb.
+        for i in 0..calls {
+            samples[m][2].push(call(&baseline, i));
+            let started = Instant::now();
+            for _ in 0..*ipc_calls {
+                echo.echo(&ECHO).expect("bare Echo");
+            }
+            samples[m][3].push(started.elapsed());
+        }
     }
+    drop(echo);
+    echo_server.wait().expect("the bare Echo server ends");
 
     println!("\nwallet RPC latency, {how}, {calls} sequential calls per method and node (us)");
     println!(
@@ -194,7 +248,7 @@ fn run(how: &str) {
         "method", "node", "mean", "p50", "p99", "cpu/call"
     );
     let mut all_met = true;
-    for (m, (method, _, aim)) in methods.iter().enumerate() {
+    for (m, (method, _, aim, ipc_calls)) in methods.iter().enumerate() {
         let stats: Vec<Stats> = samples[m].iter().cloned().map(Stats::of).collect();
         for ((bench, s), cpu) in benches.iter().zip(&stats).zip(cpu[m]) {
             println!(
@@ -216,6 +270,14 @@ fn run(how: &str) {
             ratio(ours.p99, base.p99),
             ratio(cpu[m][1], cpu[m][0]),
             if met { "met" } else { "NOT met" }
+        );
+        let (floor_base, round_trips) = (&stats[2], &stats[3]);
+        let floor = ratio(floor_base.mean + round_trips.mean, floor_base.mean);
+        println!(
+            "{method:<14} floor: kestreld ({:.1} us) then {ipc_calls} bare capnp-rpc round trip(s) ({:.1} us each) = {floor:.2}x kestreld{}",
+            micros(floor_base.mean),
+            micros(round_trips.mean) / f64::from(*ipc_calls),
+            if floor > *aim { ", above the aim: the aim is below the library's floor" } else { "" }
         );
     }
     if !all_met {
