@@ -453,3 +453,20 @@ impl Wallet for TestWallet {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::bare;
+
+    #[test]
+    fn the_bare_echo_answers_with_the_data_and_its_server_ends_when_the_client_goes() {
+        let (client_end, server_end) = std::os::unix::net::UnixStream::pair().unwrap();
+        let server = std::thread::spawn(move || bare::serve(server_end));
+        let client = bare::Client::connect(client_end).unwrap();
+        for data in [&[0x5a; 64][..], b"", &[7; 3000]] {
+            client.echo(data).unwrap();
+        }
+        drop(client);
+        server.join().unwrap().unwrap();
+    }
+}
