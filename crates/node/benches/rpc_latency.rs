@@ -265,7 +265,7 @@ fn run(how: &str) {
         let met = mean <= *aim;
         all_met &= met;
         println!(
-            "{method:<14} kestrel-node / kestreld: mean {mean:.2}x, p50 {:.2}x, p99 {:.2}x, cpu/call {:.2}x (aim: mean <= {aim}x: {})",
+            "{method:<14} kestrel-node / kestreld: mean {mean:.3}x, p50 {:.2}x, p99 {:.2}x, cpu/call {:.2}x (aim: mean <= {aim}x: {})",
             ratio(ours.p50, base.p50),
             ratio(ours.p99, base.p99),
             ratio(cpu[m][1], cpu[m][0]),
@@ -274,7 +274,7 @@ fn run(how: &str) {
         let (floor_base, round_trips) = (&stats[2], &stats[3]);
         let floor = ratio(floor_base.mean + round_trips.mean, floor_base.mean);
         println!(
-            "{method:<14} floor: kestreld ({:.1} us) then {ipc_calls} bare capnp-rpc round trip(s) ({:.1} us each) = {floor:.2}x kestreld{}",
+            "{method:<14} floor: kestreld ({:.1} us) then {ipc_calls} bare capnp-rpc round trip(s) ({:.1} us each) = {floor:.3}x kestreld{}",
             micros(floor_base.mean),
             micros(round_trips.mean) / f64::from(*ipc_calls),
             if floor > *aim { ", above the aim: the aim is below the library's floor" } else { "" }
