@@ -41,10 +41,6 @@ impl ChainNotifications for ChainEvents {
     fn transaction_added_to_mempool(&self, _tx: &[u8]) {
         let _ = self.0.send(Event::ChainChanged);
     }
-    /// A send on an unbounded channel.
-    fn handling_never_waits(&self) -> bool {
-        true
-    }
 }
 
 /// Runs the gui until the user quits or the node goes away.

@@ -138,14 +138,6 @@ pub trait ChainNotifications: Send + Sync {
     /// notifications (mining 100 blocks must not cost 100 round trips) and
     /// sends and waits for them here.
     fn flush(&self) {}
-    /// True when handling a notification never waits on another process,
-    /// nor on a lock that anyone holds while waiting on one: an IPC server
-    /// may then handle notifications on its event loop instead of a pool
-    /// thread (two thread hand-offs less per batch). False for a proxy,
-    /// whose every notification waits on its connection.
-    fn handling_never_waits(&self) -> bool {
-        false
-    }
 }
 
 /// One spendable output of the wallet (bitcoind's `listunspent` entry).

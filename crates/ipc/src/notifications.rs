@@ -18,7 +18,7 @@ use kestrel_interfaces::{ChainNotifications, Subscription};
 
 use crate::convert::{read_chain_events, write_chain_events, ChainEvent};
 use crate::event_loop::LoopLocal;
-use crate::link::{on_pool, run_call, send_logged, Link, ProxyCore};
+use crate::link::{on_pool, send_logged, Link, ProxyCore};
 use crate::log::{CallLog, Side};
 use crate::schema::chain_capnp::chain_notifications;
 use crate::schema::common_capnp::handler;
@@ -214,19 +214,16 @@ impl ChainNotifications for NotificationsProxy {
 /// chain.
 struct NotificationsServer {
     notifications: Arc<dyn ChainNotifications>,
-    /// Handled right on the loop ([`ChainNotifications::handling_never_waits`]).
-    in_place: bool,
     log: CallLog,
     /// The connection's [`Link::notification_turn`]: a fair (FIFO) lock
-    /// under which notifications are handled one at a time, in the order
-    /// they arrived, on the pool or in place.
+    /// that hands notifications to the pool one at a time, in the order
+    /// they arrived.
     turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl NotificationsServer {
     fn new(notifications: Arc<dyn ChainNotifications>, link: &Link) -> Self {
         Self {
-            in_place: notifications.handling_never_waits(),
             notifications,
             log: link.call_log("ChainNotifications", Side::Server),
             turn: link.notification_turn.clone(),
@@ -245,7 +242,7 @@ impl chain_notifications::Server for NotificationsServer {
         let events = read_chain_events(params.get_events()?)?;
         let notifications = self.notifications.clone();
         let _turn = self.turn.lock().await;
-        run_call(self.in_place, move || {
+        on_pool(move || {
             for event in &events {
                 event.deliver(notifications.as_ref());
             }

@@ -381,10 +381,6 @@ impl ChainNotifications for SeenBlocks {
         self.heights.lock().unwrap().push(height);
     }
     fn transaction_added_to_mempool(&self, _tx: &[u8]) {}
-    /// Only `heights`' lock, never held while waiting.
-    fn handling_never_waits(&self) -> bool {
-        true
-    }
 }
 
 /// Balance: one coin per notified block. Sends go to the chain's broadcast.

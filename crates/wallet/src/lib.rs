@@ -135,13 +135,6 @@ impl ChainNotifications for WalletNotifications {
             }
         }
     }
-
-    /// Both take only the wallet lock, which no one holds while calling the
-    /// chain ([`guarded`]), and call the block observer, which must not
-    /// wait either ([`WalletState::observe_blocks`]).
-    fn handling_never_waits(&self) -> bool {
-        true
-    }
 }
 
 impl WalletState {
@@ -237,9 +230,7 @@ impl WalletState {
     /// processed, with the block's height and the balance then: a second
     /// subscription would see the wallet at whatever block it had reached,
     /// as notifications to different subscribers may cross in different
-    /// batches. Replaces an earlier observer. It runs where notifications
-    /// are handled, which may be an IPC event loop: it must not wait on
-    /// another process.
+    /// batches. Replaces an earlier observer.
     pub fn observe_blocks(&self, observer: impl Fn(u32, Amount) + Send + Sync + 'static) {
         *self.block_observer.lock().expect("observer lock") = Some(Box::new(observer));
     }
