@@ -176,6 +176,8 @@ fn the_ipcbind_socket_appears_once_the_wallet_is_loaded() {
     node.extra_args = vec!["-ipcbind=unix".into()];
     node.spawn(&[]);
     let socket = node.ipc_socket_path();
+    // Polled every millisecond, not through `wait_until`, whose backing off
+    // would look too late to catch the socket before the wallet.
     let deadline = Instant::now() + DEFAULT_TIMEOUT;
     while !socket.exists() {
         assert!(

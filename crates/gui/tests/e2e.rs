@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use kestrel_functional::node::free_port;
 use kestrel_functional::process::{self, send_signal, Signal};
+use kestrel_functional::wait_until;
 
 const GUI: &str = env!("CARGO_BIN_EXE_kestrel-gui");
 /// Upper bound for the gui to show something; the test fails rather than
@@ -272,15 +273,11 @@ fn an_attached_gui_leaves_the_node_running() {
         .spawn()
         .expect("start kestrel-node");
     let socket = datadir.join("regtest/sockets/node.sock");
-    let deadline = Instant::now() + PROMPTLY;
-    while !socket.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "kestrel-node did not listen on {}",
-            socket.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        &format!("kestrel-node to listen on {}", socket.display()),
+        PROMPTLY,
+        || socket.exists(),
+    );
 
     let tmux = Tmux::start(
         dir.path(),

@@ -282,6 +282,26 @@ pub fn spawn_process(
         .unwrap_or(Err(IpcError::LoopStopped))
 }
 
+/// Hands `socket` to the child `command` will spawn, as `-ipcfd=N`: the fd
+/// stays open across exec (std opens every fd close-on-exec).
+pub(crate) fn pass_ipcfd(
+    command: &mut std::process::Command,
+    socket: &std::os::unix::net::UnixStream,
+) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = socket.as_raw_fd();
+    command.arg(format!("-ipcfd={fd}"));
+    // SAFETY: only fcntl, async-signal-safe, between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let fd = rustix::fd::BorrowedFd::borrow_raw(fd);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            Ok(())
+        });
+    }
+}
+
 fn spawn_on_loop(
     handle: &EventLoopHandle,
     executable: &Path,
@@ -290,19 +310,13 @@ fn spawn_on_loop(
     theirs: std::os::unix::net::UnixStream,
     local_init: Arc<dyn Init>,
 ) -> Result<(ChildProcess, Connection), IpcError> {
-    use std::os::fd::AsRawFd;
-    let child_fd = theirs.as_raw_fd();
     let parent_pid = std::process::id();
     let mut command = tokio::process::Command::new(executable);
-    command
-        .args(args)
-        .arg(format!("-ipcfd={child_fd}"))
-        .kill_on_drop(true);
+    command.args(args).kill_on_drop(true);
+    pass_ipcfd(command.as_std_mut(), &theirs);
     // SAFETY: only async-signal-safe syscalls between fork and exec.
     unsafe {
         command.pre_exec(move || {
-            let fd = rustix::fd::BorrowedFd::borrow_raw(child_fd);
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))?;
             // The parent may have died before the line above took effect.
             if rustix::process::getppid().map(|p| p.as_raw_pid() as u32) != Some(parent_pid) {

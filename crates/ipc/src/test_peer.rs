@@ -42,19 +42,8 @@ pub fn readable_only_halves(
 pub fn spawn_with_socket(
     command: &mut std::process::Command,
 ) -> std::io::Result<(std::process::Child, std::os::unix::net::UnixStream)> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-    let fd = theirs.as_raw_fd();
-    command.arg(format!("-ipcfd={fd}"));
-    // SAFETY: only fcntl between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            let fd = rustix::fd::BorrowedFd::borrow_raw(fd);
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-            Ok(())
-        });
-    }
+    crate::connection::pass_ipcfd(command, &theirs);
     let child = command.spawn()?;
     Ok((child, ours))
 }
