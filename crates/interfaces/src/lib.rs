@@ -104,6 +104,9 @@ pub trait Chain: Send + Sync {
     /// Submit a serialized transaction to the mempool; returns its txid.
     fn broadcast(&self, tx: &[u8]) -> Result<Hash256>;
     /// Fee rate in base units per 1000 bytes to use for a new transaction.
+    /// It may change only when the tip does (Bitcoin Core's estimator too
+    /// learns only from connected blocks), so a wallet may reuse it until
+    /// its next block notification.
     fn estimate_fee_per_kb(&self) -> Result<Amount>;
     /// True when `estimate_fee_per_kb` never waits on a lock or another
     /// process: an IPC server may then answer it on its event loop instead

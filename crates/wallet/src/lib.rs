@@ -72,6 +72,16 @@ struct Inner {
     ledger: Ledger,
     /// Inputs of sends being broadcast, not to be selected again meanwhile.
     reserved: HashSet<OutPoint>,
+    /// The chain's last fee estimate, reused until the wallet sees another
+    /// block ([`Chain::estimate_fee_per_kb`] says why it may be).
+    fee_rate: Option<FeeRate>,
+}
+
+/// A fee estimate and the wallet's tip when it was asked for.
+#[derive(Clone, Copy)]
+struct FeeRate {
+    tip: Option<u32>,
+    per_kb: Amount,
 }
 
 impl Inner {
@@ -162,6 +172,7 @@ impl WalletState {
                     key_index,
                     ledger: Ledger::default(),
                     reserved: HashSet::new(),
+                    fee_rate: None,
                 },
             ),
             subscription: Mutex::new(None),
@@ -238,6 +249,24 @@ impl WalletState {
     /// Height of the last block the wallet has processed.
     pub fn last_block_height(&self) -> Option<u32> {
         self.lock(&mut Unlocked::new()).ledger.tip()
+    }
+
+    /// The fee rate for a new transaction: asked of the chain once per tip,
+    /// as across processes each ask is one IPC round trip. Stored with the
+    /// tip read before asking, so a block that arrives meanwhile makes the
+    /// next send ask again.
+    fn fee_per_kb(&self, token: &mut Unlocked) -> Result<Amount> {
+        let tip = {
+            let inner = self.lock(token);
+            let tip = inner.ledger.tip();
+            match inner.fee_rate {
+                Some(rate) if rate.tip == tip => return Ok(rate.per_kb),
+                _ => tip,
+            }
+        };
+        let per_kb = self.guarded.chain(token).estimate_fee_per_kb()?;
+        self.lock(token).fee_rate = Some(FeeRate { tip, per_kb });
+        Ok(per_kb)
     }
 
     /// Builds and signs a payment under the wallet lock and reserves its
@@ -375,7 +404,7 @@ impl Wallet for WalletState {
             });
         }
         let token = &mut Unlocked::new();
-        let fee_per_kb = self.guarded.chain(token).estimate_fee_per_kb()?;
+        let fee_per_kb = self.fee_per_kb(token)?;
         let tx = self.create_transaction(token, &address, amount, fee_per_kb)?;
         let broadcast = self.guarded.chain(token).broadcast(&tx.serialize());
         let mut inner = self.lock(token);

@@ -1,7 +1,7 @@
 //! The wallet over a real ChainState, seen only through the Chain trait.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use kestrel_chain::{Address, ChainState, PrivateKey, Transaction, Txid, COIN};
@@ -197,12 +197,28 @@ fn reloaded_wallet_sees_the_same_coins() {
     );
 }
 
-/// The node's chain, counting the block fetches that would each be one IPC
-/// round trip across processes.
+/// The node's chain, counting the block fetches and fee estimates that
+/// would each be one IPC round trip across processes, with a fee rate the
+/// test sets.
 struct CountingChain {
     chain: Arc<ChainState>,
     block_at_calls: AtomicU32,
     blocks_from_calls: AtomicU32,
+    estimate_calls: AtomicU32,
+    fee_per_kb: AtomicU64,
+}
+
+impl CountingChain {
+    fn new(chain: Arc<ChainState>) -> Arc<CountingChain> {
+        let fee_per_kb = chain.estimate_fee_per_kb().unwrap();
+        Arc::new(CountingChain {
+            chain,
+            block_at_calls: AtomicU32::new(0),
+            blocks_from_calls: AtomicU32::new(0),
+            estimate_calls: AtomicU32::new(0),
+            fee_per_kb: AtomicU64::new(fee_per_kb),
+        })
+    }
 }
 
 impl Chain for CountingChain {
@@ -224,7 +240,8 @@ impl Chain for CountingChain {
         self.chain.broadcast(tx)
     }
     fn estimate_fee_per_kb(&self) -> Result<Amount, Error> {
-        self.chain.estimate_fee_per_kb()
+        self.estimate_calls.fetch_add(1, Ordering::SeqCst);
+        Ok(self.fee_per_kb.load(Ordering::SeqCst))
     }
     fn register_notifications(
         &self,
@@ -245,11 +262,7 @@ fn rescan_fetches_blocks_in_batches() {
     assert_eq!(unspent.len(), 1100);
     drop(wallet);
 
-    let chain = Arc::new(CountingChain {
-        chain: node.chain.clone(),
-        block_at_calls: AtomicU32::new(0),
-        blocks_from_calls: AtomicU32::new(0),
-    });
+    let chain = CountingChain::new(node.chain.clone());
     let reloaded = WalletState::load_or_create(&node.wallet_path("w"), chain.clone()).unwrap();
     assert_eq!(reloaded.last_block_height(), Some(1100));
     assert_eq!(reloaded.get_balance().unwrap(), balance);
@@ -257,6 +270,29 @@ fn rescan_fetches_blocks_in_batches() {
     // Blocks 0..=1100: batches of 500, 500 and 101, then an empty one.
     assert_eq!(chain.blocks_from_calls.load(Ordering::SeqCst), 4);
     assert_eq!(chain.block_at_calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn sends_ask_the_chain_for_the_fee_rate_once_per_tip() {
+    let node = Node::new();
+    let chain = CountingChain::new(node.chain.clone());
+    let wallet = WalletState::load_or_create(&node.wallet_path("w"), chain.clone()).unwrap();
+    node.generate(&wallet.get_new_address().unwrap(), 101);
+    let to = PrivateKey::generate().unwrap().address().to_string();
+    let size = Transaction::serialized_size(1, 2) as u64;
+    let fee_of = |txid: Hash256| wallet.get_transaction(&txid).unwrap().fee.unwrap();
+
+    let first = wallet.send_to_address(&to, COIN).unwrap();
+    chain.fee_per_kb.store(5000, Ordering::SeqCst);
+    let second = wallet.send_to_address(&to, COIN).unwrap();
+    assert_eq!(chain.estimate_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(fee_of(first), size);
+    assert_eq!(fee_of(second), size, "the rate is kept until a block");
+
+    node.generate_elsewhere(1);
+    let third = wallet.send_to_address(&to, COIN).unwrap();
+    assert_eq!(chain.estimate_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(fee_of(third), 5 * size);
 }
 
 #[test]
