@@ -5,12 +5,14 @@
 //! caused them: a subscriber may be blocked on its own lock while calling
 //! into the chain, possibly across a process boundary.
 
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, ThreadId};
 
+use futures::channel::oneshot;
 use kestrel_interfaces::{ChainNotifications, Subscription};
 
 pub(crate) enum Event {
@@ -23,7 +25,7 @@ pub(crate) enum Event {
     /// queued after it subscribed.
     Subscribe(Subscriber),
     /// Acknowledged once every earlier event has been delivered.
-    Flush(Sender<()>),
+    Flush(oneshot::Sender<()>),
 }
 
 pub(crate) struct Subscriber {
@@ -109,16 +111,24 @@ impl Notifier {
     /// Returns at once on the notifier thread itself (a subscriber calling
     /// back) and after shutdown.
     pub(crate) fn sync(&self) {
-        if thread::current().id() == self.thread_id {
-            return;
+        futures::executor::block_on(self.synced());
+    }
+
+    /// Resolves once every event queued before the call was delivered, like
+    /// [`Notifier::sync`], for async code that must not block its thread.
+    pub(crate) fn synced(&self) -> impl Future<Output = ()> + Send + 'static {
+        let acked = (thread::current().id() != self.thread_id && !self.settled()).then(|| {
+            let (ack, acked) = oneshot::channel();
+            self.send(Event::Flush(ack));
+            acked
+        });
+        async move {
+            if let Some(acked) = acked {
+                // Err means the thread is gone (shut down): nothing is
+                // pending.
+                let _ = acked.await;
+            }
         }
-        if self.settled() {
-            return;
-        }
-        let (ack, acked) = mpsc::channel();
-        self.send(Event::Flush(ack));
-        // Err means the thread is gone (shut down): nothing is pending.
-        let _ = acked.recv();
     }
 
     /// Whether every event queued before the call has been delivered and

@@ -6,6 +6,7 @@
 //! to keep consistent with it.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -491,10 +492,11 @@ impl ChainState {
         self.notifier.sync();
     }
 
-    /// Whether [`ChainState::sync_notifications`] would return at once:
-    /// every notification queued so far has been delivered and flushed.
-    pub fn notifications_settled(&self) -> bool {
-        self.notifier.settled()
+    /// Resolves once every notification queued before the call has been
+    /// delivered: [`ChainState::sync_notifications`] for async code, which
+    /// awaits it on its own thread instead of blocking one.
+    pub fn notifications_synced(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.notifier.synced()
     }
 
     /// Delivers pending notifications and stops the notifier thread; later

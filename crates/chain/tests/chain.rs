@@ -446,6 +446,29 @@ impl ChainNotifications for SlowSubscriber {
     fn transaction_added_to_mempool(&self, _tx: &[u8]) {}
 }
 
+/// `notifications_synced` is `sync_notifications` as a future: ready at
+/// once with nothing pending, else resolved once what was queued before it
+/// is delivered, with nothing blocking meanwhile.
+#[test]
+fn notifications_synced_resolves_once_what_was_queued_is_delivered() {
+    use futures::FutureExt;
+    let f = Fixture::new(101);
+    let slow = Arc::new(SlowSubscriber::default());
+    let _subscription = f.chain.register_notifications(slow.clone()).unwrap();
+    f.chain.sync_notifications();
+    assert_eq!(f.chain.notifications_synced().now_or_never(), Some(()));
+
+    f.chain.generate_to(&other_address(), 2).unwrap();
+    let mut synced = Box::pin(f.chain.notifications_synced());
+    assert_eq!(
+        (&mut synced).now_or_never(),
+        None,
+        "resolved with blocks pending"
+    );
+    futures::executor::block_on(synced);
+    assert_eq!(*slow.heights.lock().unwrap(), [102, 103]);
+}
+
 #[test]
 fn chain_interface_maps_rejections_to_rpc_codes() {
     let f = Fixture::new(101);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use kestrel_chain::{Address, BlockHash, ChainState};
 use kestrel_interfaces::{Hash256, Tip};
-use kestrel_rpc::node_chain::{BlockInfo, MempoolEntry, NodeChain};
+use kestrel_rpc::node_chain::{BlockInfo, MempoolEntry, NodeChain, Synced};
 use kestrel_rpc::{RpcError, INVALID_ADDRESS_OR_KEY, MISC_ERROR};
 
 /// The node's chain as the RPC and the Node interface ask for it.
@@ -71,7 +71,7 @@ impl NodeChain for RpcChain {
         self.0.sync_notifications()
     }
 
-    fn notifications_settled(&self) -> bool {
-        self.0.notifications_settled()
+    fn notifications_synced(&self) -> Synced {
+        Box::pin(self.0.notifications_synced())
     }
 }

@@ -3,6 +3,9 @@
 //! this is a plain trait; keeping it small lets the RPC be tested without a
 //! real chain (kestrel-node implements it over its `ChainState`).
 
+use std::future::Future;
+use std::pin::Pin;
+
 use kestrel_interfaces::{Hash256, Tip};
 
 use crate::RpcError;
@@ -45,7 +48,11 @@ pub trait NodeChain: Send + Sync {
     /// Returns once every notification already queued has reached the
     /// subscribers (the wallet), so a wallet call sees the latest blocks.
     fn sync_notifications(&self);
-    /// Whether `sync_notifications` would return at once (nothing queued
-    /// is still on its way), so a call need not wait on a thread for it.
-    fn notifications_settled(&self) -> bool;
+    /// Resolves once every notification already queued has reached the
+    /// subscribers: `sync_notifications` for async code, which awaits it
+    /// on its own thread instead of parking a pool thread on it.
+    fn notifications_synced(&self) -> Synced;
 }
+
+/// What [`NodeChain::notifications_synced`] returns.
+pub type Synced = Pin<Box<dyn Future<Output = ()> + Send>>;

@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use std::future::ready;
 
+use futures::channel::oneshot;
+
 use kestrel_interfaces::{Amount, Hash256, Pending, Tip, Unspent, Wallet, WalletAsync, WalletTx};
 use serde_json::Value;
 
 use crate::methods::{dispatch, RpcContext};
-use crate::node_chain::{BlockInfo, MempoolEntry, NodeChain};
+use crate::node_chain::{BlockInfo, MempoolEntry, NodeChain, Synced};
 use crate::shutdown::Shutdown;
 use crate::wallet_slot::WalletSlot;
 use crate::*;
@@ -20,9 +22,13 @@ use crate::*;
 /// A chain of `blocks` fake blocks whose hash is `[height+1; 32]`.
 pub struct FakeChain {
     pub blocks: Mutex<Vec<BlockInfo>>,
+    /// Calls of the blocking `sync_notifications`.
     pub syncs: Mutex<u32>,
-    /// Notifications are on their way until `sync_notifications`.
+    /// Notifications are on their way until `sync_notifications` or
+    /// [`FakeChain::deliver_notifications`].
     pub pending: AtomicBool,
+    /// Futures of `notifications_synced` waiting for them.
+    synced_waiters: Mutex<Vec<oneshot::Sender<()>>>,
 }
 
 fn fake_block(height: u32) -> BlockInfo {
@@ -56,6 +62,15 @@ impl FakeChain {
             blocks: Mutex::new(vec![fake_block(0)]),
             syncs: Mutex::new(0),
             pending: AtomicBool::new(false),
+            synced_waiters: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The pending notifications arrive: every wait for them ends.
+    pub fn deliver_notifications(&self) {
+        self.pending.store(false, Ordering::SeqCst);
+        for waiter in self.synced_waiters.lock().unwrap().drain(..) {
+            let _ = waiter.send(());
         }
     }
 }
@@ -114,10 +129,19 @@ impl NodeChain for FakeChain {
     }
     fn sync_notifications(&self) {
         *self.syncs.lock().unwrap() += 1;
-        self.pending.store(false, Ordering::SeqCst);
+        self.deliver_notifications();
     }
-    fn notifications_settled(&self) -> bool {
-        !self.pending.load(Ordering::SeqCst)
+    fn notifications_synced(&self) -> Synced {
+        // Checked under the lock that delivery drains the waiters under.
+        let mut waiters = self.synced_waiters.lock().unwrap();
+        if !self.pending.load(Ordering::SeqCst) {
+            return Box::pin(ready(()));
+        }
+        let (waiter, delivered) = oneshot::channel();
+        waiters.push(waiter);
+        Box::pin(async move {
+            let _ = delivered.await;
+        })
     }
 }
 

@@ -245,8 +245,8 @@ fn run_blocking(method: &Method, ctx: &RpcContext, params: Params) -> Result<Val
     }
 }
 
-/// Runs one call from async code: a wallet RPC whose wallet is remote and
-/// that need not wait for chain notifications is awaited right here;
+/// Runs one call from async code: a wallet RPC whose wallet is remote is
+/// awaited right here, chain notifications it must wait for included;
 /// anything else goes to the blocking pool.
 pub async fn dispatch_async(
     ctx: &Arc<RpcContext>,
@@ -255,7 +255,7 @@ pub async fn dispatch_async(
 ) -> Result<Value, RpcError> {
     let (method, params) = prepare(name, params)?;
     if let Run::Wallet(call) = method.run {
-        if let Some(access) = wallet::WalletAccess::remote_and_synced(ctx) {
+        if let Some(access) = wallet::WalletAccess::remote_synced(ctx).await {
             // A panic here would unwind through the HTTP connection's task
             // and close it unanswered; on the pool it is a `JoinError`.
             return AssertUnwindSafe(call(access, params))

@@ -61,11 +61,14 @@ impl WalletAccess {
         })
     }
 
-    /// The wallet if it is remote and nothing queued is on its way to it:
-    /// then a call needs no thread to block on.
-    pub(crate) fn remote_and_synced(ctx: &RpcContext) -> Option<WalletAccess> {
+    /// The wallet if it is remote, once the chain's queued notifications
+    /// reached it: the wait and the call are awaited, so neither needs a
+    /// thread to block on.
+    pub(crate) async fn remote_synced(ctx: &RpcContext) -> Option<WalletAccess> {
         let wallet = ctx.wallet.get().ok()?;
-        (wallet.as_async().is_some() && ctx.chain.notifications_settled()).then(|| WalletAccess {
+        wallet.as_async()?;
+        ctx.chain.notifications_synced().await;
+        Some(WalletAccess {
             wallet,
             slot: ctx.wallet.clone(),
         })
@@ -304,10 +307,9 @@ mod tests {
         assert_eq!(to_compact(&first["amount"]), "25.00000000");
     }
 
-    /// A remote wallet's RPC is awaited on the server's task: it is answered
-    /// while the only blocking-pool thread is busy, unless chain
-    /// notifications are still on their way (then it waits for them on the
-    /// pool, behind the busy thread).
+    /// A remote wallet's RPC is awaited on the server's task, and so is its
+    /// wait for chain notifications still on their way: both are answered
+    /// while the only blocking-pool thread is busy.
     #[test]
     fn a_remote_wallet_is_awaited_without_a_pool_thread() {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -321,46 +323,45 @@ mod tests {
         let mut wallet = FakeWallet::new(3 * kestrel_interfaces::COIN);
         wallet.remote = true;
         let ctx = Arc::new(context(chain.clone(), Some(Arc::new(wallet))));
-        let answer = |method: &'static str, wait_ms: u64| {
+        let call = |method: &'static str| {
             let ctx = ctx.clone();
-            runtime.block_on(async move {
-                let params = json!([]);
-                let call = dispatch_async(&ctx, method, &params);
-                tokio::time::timeout(std::time::Duration::from_millis(wait_ms), call)
-                    .await
-                    .ok()
-            })
+            async move { dispatch_async(&ctx, method, &json!([])).await }
         };
+        fn within<F: std::future::Future>(
+            runtime: &tokio::runtime::Runtime,
+            ms: u64,
+            f: F,
+        ) -> Option<F::Output> {
+            let wait = std::time::Duration::from_millis(ms);
+            runtime.block_on(async move { tokio::time::timeout(wait, f).await.ok() })
+        }
 
-        let balance = answer("getbalance", 5_000).expect("getbalance waited for the pool");
+        let balance =
+            within(&runtime, 5_000, call("getbalance")).expect("getbalance waited for the pool");
         assert_eq!(to_compact(&balance.unwrap()), "3.00000000");
-        assert_eq!(*chain.syncs.lock().unwrap(), 0, "nothing was pending");
         assert!(
-            answer("getblockcount", 200).is_none(),
+            within(&runtime, 200, call("getblockcount")).is_none(),
             "a chain call was answered: the pool was not busy"
         );
+
         chain.pending.store(true, Ordering::SeqCst);
+        let mut waiting = runtime.spawn(call("getbalance"));
         assert!(
-            answer("getbalance", 200).is_none(),
-            "answered before the pending notifications were synced"
+            within(&runtime, 200, &mut waiting).is_none(),
+            "answered before the pending notifications arrived"
+        );
+        chain.deliver_notifications();
+        let balance = within(&runtime, 5_000, waiting)
+            .expect("getbalance did not follow the notifications while the pool was busy");
+        assert_eq!(to_compact(&balance.unwrap().unwrap()), "3.00000000");
+        assert_eq!(
+            *chain.syncs.lock().unwrap(),
+            0,
+            "a thread blocked on the sync"
         );
 
         release.send(()).unwrap();
         runtime.block_on(busy).unwrap().unwrap();
-        // The call that timed out above is still queued on the pool: once
-        // the pool is free it syncs. Wait for it, or the next call may find
-        // the notifications still pending and sync a second time.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while *chain.syncs.lock().unwrap() == 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the queued sync never ran"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        let balance = answer("getbalance", 5_000).expect("getbalance after the pool freed");
-        assert_eq!(to_compact(&balance.unwrap()), "3.00000000");
-        assert_eq!(*chain.syncs.lock().unwrap(), 1);
     }
 
     /// A panicking wallet call is answered with an error, in-process (on
