@@ -67,10 +67,6 @@ impl NodeChain for RpcChain {
             .collect()
     }
 
-    fn sync_notifications(&self) {
-        self.0.sync_notifications()
-    }
-
     fn notifications_synced(&self) -> Synced {
         Box::pin(self.0.notifications_synced())
     }

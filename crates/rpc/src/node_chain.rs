@@ -45,13 +45,15 @@ pub trait NodeChain: Send + Sync {
     /// `INVALID_ADDRESS_OR_KEY`.
     fn generate_to_address(&self, address: &str, count: u32) -> Result<Vec<Hash256>, RpcError>;
     fn mempool(&self) -> Vec<MempoolEntry>;
-    /// Returns once every notification already queued has reached the
-    /// subscribers (the wallet), so a wallet call sees the latest blocks.
-    fn sync_notifications(&self);
     /// Resolves once every notification already queued has reached the
-    /// subscribers: `sync_notifications` for async code, which awaits it
-    /// on its own thread instead of parking a pool thread on it.
+    /// subscribers (the wallet), so a wallet call sees the latest blocks.
+    /// Async code awaits it on its own thread instead of parking a pool
+    /// thread on it.
     fn notifications_synced(&self) -> Synced;
+    /// [`NodeChain::notifications_synced`] for a thread that may block.
+    fn sync_notifications(&self) {
+        futures::executor::block_on(self.notifications_synced());
+    }
 }
 
 /// What [`NodeChain::notifications_synced`] returns.
